@@ -1,0 +1,60 @@
+"""Environment report: ``python -m mmicconv.env``.
+
+Built on mmengine's ``collect_env`` (Python, torch, CUDA, compilers, ...),
+extended with the OpenMMLab packages, whether mmcv's ops are compiled, the
+IC conv strategies, and the registries ``ICResNet`` is in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import OrderedDict
+from typing import Dict
+
+__all__ = ['collect_env', 'main']
+
+
+def _mmcv_ops_status() -> str:
+    try:
+        from mmcv.ops import nms  # noqa: F401
+        from mmcv.utils import ext_loader
+        ext_loader.load_ext('_ext', ['nms'])
+        return 'compiled'
+    except Exception as err:  # report, never fail
+        return f'NOT available ({type(err).__name__}: {err})'
+
+
+def collect_env() -> Dict[str, str]:
+    """The report as an ordered dict of name -> value."""
+    from mmengine.utils.dl_utils import collect_env as mmengine_env
+
+    import mmicconv
+    from mmicconv.ops import available_strategies
+    info = OrderedDict(mmengine_env())
+    info['mmicconv'] = mmicconv.__version__
+    for name in ('mmcv', 'mmdet', 'mmpose', 'numpy', 'xtcocotools', 'pycocotools'):
+        try:
+            info[name] = getattr(importlib.import_module(name), '__version__', 'installed')
+        except ImportError:
+            info[name] = 'not installed'
+    info['mmcv ops'] = _mmcv_ops_status()
+    info['IC conv strategies'] = ', '.join(available_strategies())
+    registries = []
+    for framework in ('mmdet', 'mmpose'):
+        try:
+            models = importlib.import_module(f'{framework}.registry').MODELS
+        except ImportError:
+            continue
+        if 'ICResNet' in models.module_dict:
+            registries.append(f'{framework}.registry.MODELS')
+    info['ICResNet registered in'] = ', '.join(registries) or 'none'
+    return info
+
+
+def main() -> None:
+    for name, value in collect_env().items():
+        print(f'{name}: {value}')
+
+
+if __name__ == '__main__':
+    main()

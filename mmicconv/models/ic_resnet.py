@@ -1,0 +1,126 @@
+"""Turning a ResNet-like model into an IC-ResNet, independent of the framework.
+
+:func:`convert_to_ic` swaps, in network order, every 3x3 conv a pattern
+covers for an :class:`~mmicconv.ops.ICConv2d` that shares the conv's weight.
+It works on mmdet's, mmpose's and torchvision's ResNet/ResNeXt, since they all
+name blocks ``layer{i}.{j}`` and their convs ``conv1``/``conv2``/``conv3``:
+
+* Bottleneck blocks (ResNet-50/101/152, ResNeXt): ``conv2``, one entry each.
+* BasicBlock blocks (ResNet-18/34): ``conv1`` then ``conv2``, two entries
+  per block (both are 3x3). The paper published no pattern for them.
+
+The stem (including the 3x3 convs of a ``deep_stem``) and downsample paths
+are never converted. :class:`ICResNetMixin` adds a ``pattern`` argument to
+any such backbone class.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+import torch.nn as nn
+
+from ..ops import ICConv2d
+from ..pattern import Pattern, PatternError, PatternSource
+
+__all__ = ['convert_to_ic', 'ic_conv_sites', 'pattern_search_dirs', 'ICResNetMixin']
+
+_BLOCK_NAME = re.compile(r'(^|\.)layer\d+\.\d+$')
+
+
+def pattern_search_dirs() -> List[Path]:
+    """Folders where relative pattern paths are looked up, after the working dir.
+
+    ``$MMICCONV_PATTERN_ZOO`` if set, then the repository's ``pattern_zoo/``
+    (editable installs) and the installed copy in ``mmicconv/.mim/pattern_zoo``.
+    """
+    package = Path(__file__).resolve().parents[1]
+    dirs = [package.parent / 'pattern_zoo', package / '.mim' / 'pattern_zoo']
+    env = os.environ.get('MMICCONV_PATTERN_ZOO')
+    return ([Path(env)] if env else []) + dirs
+
+
+def _is_3x3(module: object) -> bool:
+    return isinstance(module, nn.Conv2d) and tuple(module.kernel_size) == (3, 3)
+
+
+def ic_conv_sites(model: nn.Module) -> Iterator[Tuple[str, nn.Module, str]]:
+    """Yield ``(qualified_name, parent_block, attribute)`` of each convertible conv.
+
+    In network order: blocks as registered (``layer1.0``, ``layer1.1``, ...),
+    Bottleneck ``conv2`` or BasicBlock ``conv1``, ``conv2``.
+    """
+    for name, block in model.named_modules():
+        if not _BLOCK_NAME.search(name):
+            continue
+        attrs = ('conv2',) if hasattr(block, 'conv3') else ('conv1', 'conv2')
+        for attr in attrs:
+            conv = getattr(block, attr, None)
+            if _is_3x3(conv) or isinstance(conv, ICConv2d):
+                yield f'{name}.{attr}', block, attr
+
+
+def convert_to_ic(model: nn.Module, pattern: PatternSource, strategy: str = 'auto') -> Pattern:
+    """Replace the model's covered 3x3 convs by ICConv2d, in place.
+
+    Args:
+        model: A ResNet-like model (mmdet, mmpose or torchvision layout).
+        pattern: A Pattern, an in-memory list, or a path (relative paths are
+            also looked up in :func:`pattern_search_dirs`).
+        strategy: The ICConv2d execution strategy (``'auto'`` by default).
+
+    Returns:
+        The validated pattern.
+
+    Raises:
+        PatternError: the pattern does not fit the model (message names the
+            entry, the layer, expected and found values).
+    """
+    pattern = Pattern.load(pattern, search_dirs=pattern_search_dirs())
+    sites = list(ic_conv_sites(model))
+    if not sites:
+        raise PatternError(f'{type(model).__name__} has no convertible 3x3 conv in layer*.* blocks')
+    convs = [getattr(block, attr) for _, block, attr in sites]
+    names = [name for name, _, _ in sites]
+    pattern.check_fits(names, [c.out_channels for c in convs], [c.groups for c in convs])
+    for (name, block, attr), conv, conv_pattern in zip(sites, convs, pattern):
+        if isinstance(conv, ICConv2d):
+            raise PatternError(f'{name} is already an ICConv2d')
+        if tuple(conv.dilation) != (1, 1):
+            raise PatternError(f'{name} has dilation {tuple(conv.dilation)} from the backbone '
+                               "settings; an IC pattern sets the dilations itself, use "
+                               'dilations=(1, 1, 1, 1) for the covered stages')
+        setattr(block, attr, ICConv2d.from_conv(conv, conv_pattern, strategy))
+    return pattern
+
+
+class ICResNetMixin:
+    """Adds ``pattern`` and ``ic_strategy`` arguments to a ResNet backbone class.
+
+    Put it first in the bases (``class ICResNet(ICResNetMixin, ResNet)``). All
+    other arguments go to the upstream class unchanged, so parameter names
+    and behaviour (``out_indices``, ``frozen_stages``, ``norm_eval``,
+    ``with_cp``, ``init_cfg``, ...) are exactly the upstream ones. The
+    converted convs share the upstream Parameters, so frozen stages stay
+    frozen and ``init_cfg=dict(type='Pretrained', ...)`` loads plain-ResNet
+    and IC checkpoints alike (the paper's ``conv_list`` layout included).
+    """
+
+    def __init__(self, *args, pattern: Optional[PatternSource] = None,
+                 ic_strategy: str = 'auto', **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ic_pattern: Optional[Pattern] = None
+        if pattern is not None:
+            self.ic_pattern = convert_to_ic(self, pattern, strategy=ic_strategy)
+            freeze = getattr(self, '_freeze_stages', None)
+            if callable(freeze):
+                freeze()
+
+    def train(self, mode: bool = True):
+        """Upstream ``train`` (frozen stages, ``norm_eval``), returning ``self``
+        as ``nn.Module.train`` promises (mmdet's ResNet returns None)."""
+        super().train(mode)
+        return self

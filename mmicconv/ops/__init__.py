@@ -1,0 +1,6 @@
+"""IC convolution operators."""
+
+from .ic_conv import ICConv2d
+from .strategies import ENV_VAR, available_strategies
+
+__all__ = ['ICConv2d', 'available_strategies', 'ENV_VAR']

@@ -1,0 +1,3 @@
+"""The single source of mmicconv's version."""
+
+__version__ = '0.1.0'

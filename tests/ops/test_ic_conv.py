@@ -1,0 +1,155 @@
+"""ICConv2d against the independent per-channel reference, for every strategy."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from conftest import RESNET_PATTERNS, load_json, reference_file
+from reference_impl import per_channel_dilations, random_entry, reference_ic_conv
+
+from mmicconv.ops import ICConv2d, available_strategies
+from mmicconv.ops.strategies import ENV_VAR, select_strategy
+
+STRATEGIES = available_strategies()
+
+
+def check_against_reference(conv: ICConv2d, entry: dict, x: torch.Tensor, atol: float = 1e-4) -> None:
+    conv.zero_grad(set_to_none=True)
+    dilations = per_channel_dilations(entry, conv.out_channels)
+    x_ref = x.detach().clone().requires_grad_(True)
+    x_ic = x.detach().clone().requires_grad_(True)
+    weight = conv.weight.detach().clone().requires_grad_(True)
+    bias = None if conv.bias is None else conv.bias.detach().clone().requires_grad_(True)
+    expected = reference_ic_conv(x_ref, weight, bias, dilations, conv.stride[0], conv.groups)
+    actual = conv(x_ic)
+    assert actual.shape == expected.shape
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=1e-4)
+    grad_out = torch.randn_like(expected)
+    expected.backward(grad_out)
+    actual.backward(grad_out)
+    torch.testing.assert_close(x_ic.grad, x_ref.grad, atol=atol, rtol=1e-4)
+    torch.testing.assert_close(conv.weight.grad, weight.grad, atol=atol, rtol=1e-4)
+    if bias is not None:
+        torch.testing.assert_close(conv.bias.grad, bias.grad, atol=atol, rtol=1e-4)
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+@pytest.mark.parametrize('seed', range(12))
+def test_random_patterns_match_reference(strategy, seed):
+    rng = random.Random(seed)
+    groups = rng.choice([1, 1, 2, 4])
+    out_per_group = rng.choice([1, 2, 3])
+    out_channels = groups * out_per_group * rng.randint(2, 6)
+    in_channels = groups * rng.randint(1, 4)
+    # ResNeXt-style patterns count cardinality groups; otherwise output channels.
+    total = groups if groups > 1 and rng.random() < 0.5 else out_channels
+    if groups > 1 and total == out_channels:
+        # segments must cover whole cardinality groups: count in units of groups
+        unit_entry = random_entry(rng, groups, max_dilation=6)
+        per = out_channels // groups
+        entry = {k: v * per for k, v in unit_entry.items()}
+    else:
+        entry = random_entry(rng, total, max_dilation=6)
+    stride = rng.choice([1, 2])
+    conv = ICConv2d(in_channels, out_channels, stride=stride, groups=groups,
+                    bias=rng.random() < 0.5, pattern=entry, strategy=strategy)
+    x = torch.randn(rng.choice([1, 3]), in_channels, rng.randint(5, 17), rng.randint(5, 17))
+    check_against_reference(conv, entry, x)
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+def test_channels_last_and_non_contiguous_inputs(strategy):
+    entry = {'(0, 0)': 3, '(2, 1)': 0, '(1, 3)': 5}
+    conv = ICConv2d(6, 8, stride=2, pattern=entry, strategy=strategy)
+    x = torch.randn(2, 6, 13, 11).to(memory_format=torch.channels_last)
+    check_against_reference(conv, entry, x)
+    x_t = torch.randn(2, 6, 11, 13).transpose(2, 3)  # non-contiguous
+    check_against_reference(conv, entry, x_t)
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+@pytest.mark.parametrize('relative', RESNET_PATTERNS)
+def test_published_patterns_match_reference(strategy, relative):
+    entries = load_json(reference_file(relative))
+    for index, entry in enumerate(entries):
+        out_channels = sum(entry.values())
+        stride = 2 if index in (3, 7, len(entries) - 3) else 1
+        conv = ICConv2d(4, out_channels, stride=stride, pattern=entry, strategy=strategy)
+        check_against_reference(conv, entry, torch.randn(1, 4, 9, 10))
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+def test_resnext_published_pattern_per_cardinality_group(strategy):
+    entries = load_json(reference_file('ic_resnext101_32x4d_k9.json'))
+    assert all(sum(e.values()) == 32 for e in entries)
+    conv = ICConv2d(64, 128, groups=32, pattern=entries[0], strategy=strategy)
+    check_against_reference(conv, entries[0], torch.randn(1, 64, 9, 9))
+
+
+@pytest.mark.parametrize('strategy', STRATEGIES)
+def test_bfloat16_autocast_within_bf16_tolerance(strategy):
+    entry = {'(0, 0)': 4, '(3, 2)': 4}
+    conv = ICConv2d(8, 8, pattern=entry, strategy=strategy)
+    x = torch.randn(2, 8, 12, 12)
+    expected = reference_ic_conv(x, conv.weight.detach(), None, per_channel_dilations(entry, 8))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        actual = conv(x)
+    assert actual.dtype == torch.bfloat16
+    torch.testing.assert_close(actual.float(), expected, atol=0.1, rtol=0.02)
+
+
+def test_plain_pattern_equals_nn_conv2d():
+    conv = torch.nn.Conv2d(5, 7, 3, stride=2, padding=1, bias=True)
+    ic = ICConv2d.from_conv(conv, ICConv2d(5, 7).pattern)
+    assert ic.weight is conv.weight and ic.bias is conv.bias
+    x = torch.randn(2, 5, 11, 9)
+    torch.testing.assert_close(ic(x), conv(x))
+
+
+def test_state_dict_is_nn_conv2d_layout_and_loads_published_layout():
+    entry = {'(0, 0)': 3, '(1, 0)': 0, '(2, 2)': 2, '(0, 3)': 1}
+    conv = ICConv2d(4, 6, bias=True, pattern=entry)
+    assert set(conv.state_dict()) == {'weight', 'bias'}
+    assert conv.state_dict()['weight'].shape == (6, 4, 3, 3)
+    parts = [torch.randn(n, 4, 3, 3) for n in (3, 2, 1)]  # zero count skipped: k = 0, 1, 2
+    biases = [torch.randn(n) for n in (3, 2, 1)]
+    published = {f'conv_list.{k}.weight': w for k, w in enumerate(parts)}
+    published.update({f'conv_list.{k}.bias': b for k, b in enumerate(biases)})
+    result = conv.load_state_dict(published)
+    assert not result.missing_keys and not result.unexpected_keys
+    torch.testing.assert_close(conv.weight.detach(), torch.cat(parts))
+    torch.testing.assert_close(conv.bias.detach(), torch.cat(biases))
+
+
+def test_only_3x3_kernels():
+    with pytest.raises(ValueError, match='3x3'):
+        ICConv2d(4, 4, kernel_size=5)
+
+
+def test_pattern_must_fit_out_channels():
+    with pytest.raises(ValueError, match=r'sum to 5, expected out_channels \(8\)'):
+        ICConv2d(4, 8, pattern={'(0, 0)': 5})
+
+
+def test_strategy_selection_env_override_and_errors(monkeypatch):
+    conv = ICConv2d(4, 4, pattern={'(1, 1)': 4})
+    monkeypatch.setenv(ENV_VAR, 'loop')
+    assert select_strategy('auto', conv.spec, torch.device('cpu'), torch.float32, True).name == 'loop'
+    monkeypatch.setenv(ENV_VAR, 'no-such')
+    with pytest.raises(ValueError, match=r"unknown IC conv strategy 'no-such'"):
+        select_strategy('auto', conv.spec, torch.device('cpu'), torch.float32, True)
+    monkeypatch.delenv(ENV_VAR)
+    chosen = select_strategy('auto', conv.spec, torch.device('cpu'), torch.float32, True)
+    assert chosen.name in STRATEGIES
+
+
+def test_mmcv_conv_registry_builds_icconv():
+    from mmcv.cnn import build_conv_layer
+
+    import mmicconv  # noqa: F401  (registers ICConv)
+    layer = build_conv_layer(dict(type='ICConv', pattern={'(0, 0)': 2, '(1, 2)': 2}), 3, 4, 3,
+                             stride=1, padding=1, bias=False)
+    assert isinstance(layer, ICConv2d)
+    assert [g.dilation for g in layer.pattern.groups] == [(1, 1), (2, 3)]

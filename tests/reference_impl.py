@@ -1,0 +1,47 @@
+"""Independent references used by the tests (written from the format's definition).
+
+One ``F.conv2d`` per OUTPUT CHANNEL with that channel's dilation: it shares no
+code with mmicconv's strategies (which work per segment).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+
+def per_channel_dilations(entry: dict, out_channels: int) -> List[Tuple[int, int]]:
+    """Expand one published entry into a dilation per output channel."""
+    dilations = []
+    for key, count in entry.items():
+        a, b = (int(v) for v in key.strip('()').split(','))
+        dilations += [(a + 1, b + 1)] * count
+    unit = out_channels // len(dilations)  # ResNeXt: one count per cardinality group
+    return [d for d in dilations for _ in range(unit)]
+
+
+def reference_ic_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                      dilations: List[Tuple[int, int]], stride: int = 1, groups: int = 1) -> torch.Tensor:
+    out_channels = weight.shape[0]
+    in_per_group = x.shape[1] // groups
+    out_per_group = out_channels // groups
+    outs = []
+    for c, (dh, dw) in enumerate(dilations):
+        g = c // out_per_group
+        outs.append(F.conv2d(x[:, g * in_per_group:(g + 1) * in_per_group], weight[c:c + 1],
+                             None if bias is None else bias[c:c + 1], stride=stride,
+                             padding=(dh, dw), dilation=(dh, dw)))
+    return torch.cat(outs, dim=1)
+
+
+def random_entry(rng: random.Random, total: int, max_dilation: int) -> dict:
+    """A random published-format entry summing to ``total`` (with zero counts)."""
+    keys = [f'({a}, {b})' for a in range(max_dilation) for b in range(max_dilation)]
+    rng.shuffle(keys)
+    keys = keys[:rng.randint(1, len(keys))]
+    cuts = sorted(rng.randint(0, total) for _ in range(len(keys) - 1))
+    counts = [b - a for a, b in zip([0] + cuts, cuts + [total])]
+    return dict(zip(keys, counts))
