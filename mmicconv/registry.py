@@ -21,7 +21,7 @@ __all__ = ['register_all', 'FRAMEWORKS']
 #: framework package -> the mmicconv module that registers into it.
 FRAMEWORKS = {
     'mmdet': 'mmicconv.models.mmdet_backbones',
-    'mmpose': 'mmicconv.models.mmpose_backbones',
+    'mmpose': 'mmicconv.pose',  # IC backbones + the AE training pieces (mmicconv/pose)
 }
 
 

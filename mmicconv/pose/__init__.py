@@ -1,0 +1,26 @@
+"""Bottom-up associative-embedding (AE) training on MMPose 1.x.
+
+mmpose 1.3.2 ships the AE pieces but cannot train them; this package
+supplies the missing or broken ones under new names in mmpose's registries
+(mmpose itself is never modified):
+
+========================================  =================================================
+``TrainableAssociativeEmbedding``          codec (``KEYPOINT_CODECS``): packs ``keypoint_indices``
+``TrainableAssociativeEmbeddingHead``      head (``MODELS``): masked heatmap loss, tag loss
+``TrainableAssociativeEmbeddingLoss``      loss (``MODELS``): 0.x batch mean, no self-pairs
+``TrainableBottomupGetHeatmapMask``        transform (``TRANSFORMS``): crowd RLE masked too
+========================================  =================================================
+
+Imported by :mod:`mmicconv.registry` when mmpose is installed (together with
+the IC backbones of :mod:`mmicconv.models.mmpose_backbones`).
+"""
+
+from ..models import mmpose_backbones  # noqa: F401  (registers ICResNet & co. in mmpose)
+from .codec import TrainableAssociativeEmbedding
+from .head import TrainableAssociativeEmbeddingHead
+from .loss import TrainableAssociativeEmbeddingLoss, ae_loss_per_image
+from .transforms import TrainableBottomupGetHeatmapMask, segmentations_to_mask
+
+__all__ = ['TrainableAssociativeEmbedding', 'TrainableAssociativeEmbeddingHead',
+           'TrainableAssociativeEmbeddingLoss', 'TrainableBottomupGetHeatmapMask',
+           'ae_loss_per_image', 'segmentations_to_mask']
