@@ -3,36 +3,9 @@
 from mmpose.models.backbones import ResNet, ResNetV1d, ResNeXt
 from mmpose.registry import MODELS
 
-from .ic_resnet import ICResNetMixin
+from .ic_resnet import register_ic_variants
 
 __all__ = ['ICResNet', 'ICResNetV1d', 'ICResNeXt']
 
-_ARGS = """
-    Args:
-        pattern: The dilation pattern: a path (absolute, relative to the
-            working directory, or relative to ``pattern_zoo/``, e.g.
-            ``'human_pose/ic_resnet50_k13.json'``), a list in the published
-            format, or a :class:`~mmicconv.pattern.Pattern`. ``None`` builds
-            the plain upstream network.
-        ic_strategy: ICConv2d execution strategy, ``'auto'`` by default.
-        **kwargs: Every argument of the upstream class (``depth``,
-            ``out_indices``, ``frozen_stages``, ``norm_cfg``, ``norm_eval``,
-            ``style``, ``with_cp``, ``init_cfg``, ...), unchanged.
-"""
-
-
-@MODELS.register_module()
-class ICResNet(ICResNetMixin, ResNet):
-    __doc__ = ("IC-ResNet for MMPose: mmpose's ``ResNet`` whose covered 3x3 convs are "
-               'ICConv2d (Bottleneck ``conv2``; BasicBlock ``conv1`` and ``conv2``).\n' + _ARGS)
-
-
-@MODELS.register_module()
-class ICResNetV1d(ICResNetMixin, ResNetV1d):
-    __doc__ = "IC-ResNetV1d for MMPose: mmpose's ``ResNetV1d`` with ICConv2d.\n" + _ARGS
-
-
-@MODELS.register_module()
-class ICResNeXt(ICResNetMixin, ResNeXt):
-    __doc__ = ("IC-ResNeXt for MMPose: mmpose's ``ResNeXt`` with ICConv2d; a pattern "
-               'entry may give one dilation per cardinality group.\n' + _ARGS)
+ICResNet, ICResNetV1d, ICResNeXt = register_ic_variants(
+    MODELS, 'MMPose', (ResNet, ResNetV1d, ResNeXt), __name__, 'human_pose/ic_resnet50_k13.json')
