@@ -132,3 +132,16 @@ def test_convert_torchvision_like_module_in_place():
     model = resnet_cls(depth=50)
     pattern = convert_to_ic(model, uniform_pattern(50, '(3, 0)'))
     assert len(pattern) == 16 and model.layer4[2].conv2.pattern.groups[0].dilation == (4, 1)
+
+
+@pytest.mark.parametrize('framework', FRAMEWORKS)
+def test_resnext_with_published_per_cardinality_pattern(framework):
+    path = reference_file('ic_resnext101_32x4d_k9.json')
+    model = build_model(framework, dict(type='ICResNeXt', depth=101, groups=32, base_width=4,
+                                        pattern=str(path), out_indices=(3,)))
+    conv = model.layer3[5].conv2
+    assert isinstance(conv, ICConv2d) and conv.groups == 32 and conv.out_channels == 512
+    # one count per cardinality group: 512 / 32 = 16 output channels per count
+    assert sum(seg.stop - seg.start for seg in conv.spec.segments) == 512
+    assert all((seg.stop - seg.start) % 16 == 0 for seg in conv.spec.segments)
+    assert model(torch.randn(1, 3, 32, 32))[-1].shape == (1, 2048, 1, 1)
