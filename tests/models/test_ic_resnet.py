@@ -137,11 +137,13 @@ def test_convert_torchvision_like_module_in_place():
 @pytest.mark.parametrize('framework', FRAMEWORKS)
 def test_resnext_with_published_per_cardinality_pattern(framework):
     path = reference_file('ic_resnext101_32x4d_k9.json')
-    model = build_model(framework, dict(type='ICResNeXt', depth=101, groups=32, base_width=4,
-                                        pattern=str(path), out_indices=(3,)))
+    width = dict(base_width=4) if framework == 'mmdet' else dict(width_per_group=4)
+    model = build_model(framework, dict(type='ICResNeXt', depth=101, groups=32, pattern=str(path),
+                                        out_indices=(3,), **width)).eval()
     conv = model.layer3[5].conv2
     assert isinstance(conv, ICConv2d) and conv.groups == 32 and conv.out_channels == 512
     # one count per cardinality group: 512 / 32 = 16 output channels per count
     assert sum(seg.stop - seg.start for seg in conv.spec.segments) == 512
     assert all((seg.stop - seg.start) % 16 == 0 for seg in conv.spec.segments)
-    assert model(torch.randn(1, 3, 32, 32))[-1].shape == (1, 2048, 1, 1)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 32, 32))[-1].shape == (1, 2048, 1, 1)
