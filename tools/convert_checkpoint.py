@@ -38,8 +38,9 @@ from mmicconv.pattern import Pattern, PatternError
 from mmicconv.version import __version__
 
 DEPTH_BY_ENTRIES = {16: 50, 33: 101, 50: 152}
-ARCHS = {'resnet': dict(type='ICResNet'),
-         'resnext': dict(type='ICResNeXt', groups=32, base_width=4)}
+ARCHS = {'resnet': dict(type='ICResNet'), 'resnext': dict(type='ICResNeXt', groups=32)}
+#: ResNeXt's width-per-group argument is named differently in each framework.
+RESNEXT_WIDTH = {'mmdet': 'base_width', 'mmpose': 'width_per_group'}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,6 +63,8 @@ def build_backbone(cfg: dict):
     import mmicconv  # noqa: F401  (registers the backbones)
     framework = mmicconv.REGISTERED_FRAMEWORKS[0]
     registry = importlib.import_module(f'{framework}.registry').MODELS
+    if cfg['type'] == 'ICResNeXt':
+        cfg = dict(cfg, **{RESNEXT_WIDTH[framework]: 4})
     with DefaultScope.overwrite_default_scope(framework):
         return registry.build(cfg)
 
