@@ -1,0 +1,29 @@
+"""The environment report and the installer's idempotence."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+
+def test_env_report_names_ops_and_registries():
+    proc = subprocess.run([sys.executable, '-m', 'mmicconv.env'], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    report = dict(line.split(': ', 1) for line in proc.stdout.splitlines() if ': ' in line)
+    assert report['mmcv ops'] == 'compiled'
+    assert report['ICResNet registered in'] == 'mmdet.registry.MODELS, mmpose.registry.MODELS'
+    assert report['mmcv'] == '2.1.0' and report['PyTorch'].startswith('2.')
+    assert 'loop' in report['IC conv strategies'].split(', ')
+
+
+@pytest.mark.skipif(not (REPO / '.venv' / '.mmicconv-stack').is_file() or os.environ.get('MMICCONV_VENV'),
+                    reason='the stack was not installed by tools/install.sh into .venv')
+def test_install_script_second_run_only_checks():
+    proc = subprocess.run(['bash', str(REPO / 'tools' / 'install.sh')], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'environment up to date' in proc.stdout
+    assert 'torch 2.13.0 (CPU build)' not in proc.stdout  # no install step ran
