@@ -93,7 +93,8 @@ say "mmengine, mmdet, COCO tools"
 pipc -q mmengine mmdet pycocotools shapely terminaltables opencv-python pillow scipy matplotlib
 say "xtcocotools rebuilt from source against this numpy"
 pipc -q --no-binary xtcocotools --no-build-isolation xtcocotools
-say "mmpose without its chumpy/torchvision requirements"
+say "mmpose without its chumpy/torchvision requirements (pip then reports that mmpose"
+say "  \"requires chumpy/torchvision, which is not installed\": expected, both are unused)"
 pipc -q --no-deps mmpose
 pipc -q json-tricks munkres
 say "mmicconv (editable) and test tools"
