@@ -147,3 +147,11 @@ def test_resnext_with_published_per_cardinality_pattern(framework):
     assert all((seg.stop - seg.start) % 16 == 0 for seg in conv.spec.segments)
     with torch.no_grad():
         assert model(torch.randn(1, 3, 32, 32))[-1].shape == (1, 2048, 1, 1)
+
+
+def test_v1d_deep_stem_is_not_converted():
+    model = build_model('mmdet', dict(type='ICResNetV1d', depth=50, pattern=uniform_pattern(50, '(2, 0)')))
+    ic_convs = [name for name, m in model.named_modules() if isinstance(m, ICConv2d)]
+    assert len(ic_convs) == 16 and all(name.startswith('layer') for name in ic_convs)
+    stem_3x3 = [m for m in model.stem.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(stem_3x3) == 3 and not any(isinstance(m, ICConv2d) for m in stem_3x3)
