@@ -10,12 +10,20 @@ from conftest import RESNET_PATTERNS, load_json, reference_file
 from reference_impl import per_channel_dilations, random_entry, reference_ic_conv
 
 from mmicconv.ops import ICConv2d, available_strategies
-from mmicconv.ops.strategies import ENV_VAR, select_strategy
+from mmicconv.ops.strategies import ENV_VAR, STRATEGIES as STRATEGY_TABLE, select_strategy
 
 STRATEGIES = available_strategies()
 
 
+def skip_unsupported(conv: ICConv2d, dtype: torch.dtype = torch.float32) -> None:
+    """Skip when ``conv.strategy`` cannot run this spec ('auto' then picks another)."""
+    cls = STRATEGY_TABLE.get(conv.strategy)
+    if cls is not None and not cls.supports(conv.spec, torch.device('cpu'), dtype, True):
+        pytest.skip(f'strategy {conv.strategy!r} does not support this spec (groups={conv.groups})')
+
+
 def check_against_reference(conv: ICConv2d, entry: dict, x: torch.Tensor, atol: float = 1e-4) -> None:
+    skip_unsupported(conv)
     conv.zero_grad(set_to_none=True)
     dilations = per_channel_dilations(entry, conv.out_channels)
     x_ref = x.detach().clone().requires_grad_(True)

@@ -16,6 +16,7 @@ import torch
 
 from .base import ICConvSpec, ICConvStrategy, Segment
 from .loop import LoopStrategy
+from .tap import TapStrategy
 
 __all__ = ['ICConvSpec', 'ICConvStrategy', 'Segment', 'STRATEGIES', 'available_strategies',
            'select_strategy', 'ENV_VAR']
@@ -23,7 +24,7 @@ __all__ = ['ICConvSpec', 'ICConvStrategy', 'Segment', 'STRATEGIES', 'available_s
 ENV_VAR = 'MMICCONV_STRATEGY'
 
 #: name -> strategy class. A read-only table of what this package ships.
-STRATEGIES: Dict[str, Type[ICConvStrategy]] = {cls.name: cls for cls in (LoopStrategy,)}
+STRATEGIES: Dict[str, Type[ICConvStrategy]] = {cls.name: cls for cls in (LoopStrategy, TapStrategy)}
 
 
 def available_strategies() -> list[str]:

@@ -1,0 +1,192 @@
+"""The per-tap strategy: one GEMM for all nine taps, then per-channel shifts.
+
+Every output channel of an IC conv is ``sum_{i,j} W[c, :, i, j] @ x`` read at
+a channel-dependent offset. The nine taps of all channels are ONE matrix
+product ``Z = W9 @ x`` (``W9``: ``[9 * C_out, C_in]``), i.e. exactly the
+FLOPs of the 3x3 conv, as one large efficient GEMM instead of one small conv
+per dilation group. The offsets are then applied to ``Z`` in two cheap
+memory-bound stages, each grouped by ONE axis' dilation only:
+
+1. width: ``P[i] = Z[i, 1] + Z[i, 0] << dw + Z[i, 2] >> dw`` over runs of
+   channels sorted by width dilation (at most as many runs as distinct
+   ``dw``);
+2. height: ``out = P[1] + P[0] << dh + P[2] >> dh`` over runs of equal
+   ``dh`` in the natural channel order (published patterns list their keys
+   sorted by height dilation, so again at most as many runs as distinct
+   ``dh``).
+
+Strides are handled exactly: an offset ``o`` along an axis of stride ``s``
+reads the input phase ``o mod s`` shifted by ``o // s`` output pixels, so
+each GEMM row runs only on the input phase it needs (no wasted FLOPs).
+
+A custom :class:`torch.autograd.Function` keeps only ``x`` and ``W9`` for
+backward (the same tensors a plain conv keeps); the ``9 * C_out`` wide
+intermediate exists only transiently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .base import ICConvSpec, ICConvStrategy
+from .tap_plan import TapPlan
+
+__all__ = ['TapStrategy', 'tap_conv']
+
+
+def _output_size(size: int, stride: int) -> int:
+    return (size - 1) // stride + 1
+
+
+def _phase_input(x: torch.Tensor, phase: Tuple[int, int], stride: Tuple[int, int],
+                 out_hw: Tuple[int, int]) -> torch.Tensor:
+    """``[N, C_in, Ho * Wo]``: the input phase read by rows of that phase."""
+    n, c_in, h, w = x.shape
+    (sh, sw), (ho, wo) = stride, out_hw
+    if (sh, sw) == (1, 1):
+        return x.reshape(n, c_in, h * w)
+    padded = F.pad(x, (0, sw * wo - w, 0, sh * ho - h))
+    return padded[:, :, phase[0]::sh, phase[1]::sw].reshape(n, c_in, ho * wo)
+
+
+def _gemm(x: torch.Tensor, w9: torch.Tensor, plan: TapPlan, out_hw: Tuple[int, int]) -> torch.Tensor:
+    """``Z``: ``[N, 9 * C_out, Ho * Wo]``, each row computed on its input phase."""
+    if len(plan.phases) == 1 and plan.stride == (1, 1):
+        return torch.matmul(w9, _phase_input(x, (0, 0), plan.stride, out_hw))
+    z = x.new_empty(x.shape[0], w9.shape[0], out_hw[0] * out_hw[1])
+    for phase, rows in plan.phases.items():
+        xs = _phase_input(x, phase, plan.stride, out_hw)
+        z.index_copy_(1, rows, torch.matmul(w9.index_select(0, rows), xs))
+    return z
+
+
+def _shift_add(z: torch.Tensor, plan: TapPlan, channels: int,
+               out_hw: Tuple[int, int]) -> torch.Tensor:
+    """Sum the nine shifted taps of ``z`` (modified in place) into the output."""
+    ho, wo = out_hw
+    zv = z.view(z.shape[0], 3, 3, channels, ho, wo)
+    rows = zv[:, :, 1]  # [N, 3, C, Ho, Wo]: the row partial sums, accumulated in place
+    for run in plan.width_runs:
+        lo, hi, b, a = run.start, run.stop, run.before, run.after
+        if b < wo:
+            rows[:, :, lo:hi, :, b:] += zv[:, :, 0, lo:hi, :, :wo - b]
+        if a < wo:
+            rows[:, :, lo:hi, :, :wo - a] += zv[:, :, 2, lo:hi, :, a:]
+    if plan.inverse is not None:
+        rows = rows.index_select(2, plan.inverse)
+    out = rows[:, 1].contiguous()
+    for run in plan.height_runs:
+        lo, hi, b, a = run.start, run.stop, run.before, run.after
+        if b < ho:
+            out[:, lo:hi, b:] += rows[:, 0, lo:hi, :ho - b]
+        if a < ho:
+            out[:, lo:hi, :ho - a] += rows[:, 2, lo:hi, a:]
+    return out
+
+
+def _shift_add_backward(grad: torch.Tensor, plan: TapPlan) -> torch.Tensor:
+    """The adjoint of :func:`_shift_add`: ``dZ`` ``[N, 9 * C_out, Ho * Wo]``."""
+    n, channels, ho, wo = grad.shape
+    rows = grad.new_zeros(n, 3, channels, ho, wo)
+    rows[:, 1] = grad
+    for run in plan.height_runs:
+        lo, hi, b, a = run.start, run.stop, run.before, run.after
+        if b < ho:
+            rows[:, 0, lo:hi, :ho - b] = grad[:, lo:hi, b:]
+        if a < ho:
+            rows[:, 2, lo:hi, a:] = grad[:, lo:hi, :ho - a]
+    if plan.order is not None:
+        rows = rows.index_select(2, plan.order)
+    dz = grad.new_zeros(n, 3, 3, channels, ho, wo)
+    dz[:, :, 1] = rows
+    for run in plan.width_runs:
+        lo, hi, b, a = run.start, run.stop, run.before, run.after
+        if b < wo:
+            dz[:, :, 0, lo:hi, :, :wo - b] = rows[:, :, lo:hi, :, b:]
+        if a < wo:
+            dz[:, :, 2, lo:hi, :, a:] = rows[:, :, lo:hi, :, :wo - a]
+    return dz.view(n, 9 * channels, ho * wo)
+
+
+class _TapConv(torch.autograd.Function):
+    """``out = shift_add(W9 @ x)``; saves only ``x`` and ``W9``."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w9: torch.Tensor, plan: TapPlan) -> torch.Tensor:
+        out_hw = (_output_size(x.shape[2], plan.stride[0]), _output_size(x.shape[3], plan.stride[1]))
+        z = _gemm(x, w9, plan, out_hw)
+        ctx.save_for_backward(x, w9)
+        ctx.plan, ctx.out_hw = plan, out_hw
+        return _shift_add(z, plan, w9.shape[0] // 9, out_hw)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        x, w9 = ctx.saved_tensors
+        plan, out_hw = ctx.plan, ctx.out_hw
+        dz = _shift_add_backward(grad.contiguous(), plan)
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        n, c_in, h, w = x.shape
+        dx = dw9 = None
+        if plan.stride == (1, 1) and len(plan.phases) == 1:
+            xf = x.reshape(n, c_in, h * w)
+            if need_x:
+                dx = torch.matmul(w9.t(), dz).view(n, c_in, h, w)
+            if need_w:
+                dw9 = torch.matmul(dz, xf.transpose(1, 2)).sum(0)
+            return dx, dw9, None
+        (sh, sw), (ho, wo) = plan.stride, out_hw
+        dx_pad = x.new_zeros(n, c_in, sh * ho, sw * wo) if need_x else None
+        dw9 = torch.zeros_like(w9) if need_w else None
+        for phase, rows in plan.phases.items():
+            dzs = dz.index_select(1, rows)
+            if need_x:
+                dx_pad[:, :, phase[0]::sh, phase[1]::sw] += torch.matmul(
+                    w9.index_select(0, rows).t(), dzs).view(n, c_in, ho, wo)
+            if need_w:
+                xs = _phase_input(x, phase, plan.stride, out_hw)
+                dw9.index_copy_(0, rows, torch.matmul(dzs, xs.transpose(1, 2)).sum(0))
+        if need_x:
+            dx = dx_pad[:, :, :h, :w]
+        return dx, dw9, None
+
+
+def tap_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+             plan: TapPlan) -> torch.Tensor:
+    """The IC conv of ``x`` by the per-tap method (autocast aware)."""
+    device_type = x.device.type
+    plan = plan.to(x.device)
+    w9 = weight.permute(2, 3, 0, 1)
+    if plan.order is not None:
+        w9 = w9.index_select(2, plan.order)
+    w9 = w9.reshape(9 * weight.shape[0], weight.shape[1])
+    if torch.is_autocast_enabled(device_type):
+        dtype = torch.get_autocast_dtype(device_type)
+        with torch.autocast(device_type, enabled=False):
+            out = _TapConv.apply(x.to(dtype), w9.to(dtype), plan)
+            return out if bias is None else out + bias.to(dtype).view(1, -1, 1, 1)
+    out = _TapConv.apply(x, w9.to(x.dtype), plan)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+class TapStrategy(ICConvStrategy):
+    """Per-tap GEMM + two one-axis shift stages (see the module docstring)."""
+
+    name = 'tap'
+    priority = 10
+
+    def __init__(self, spec: ICConvSpec) -> None:
+        super().__init__(spec)
+        self.plan = TapPlan(spec)
+
+    @classmethod
+    def supports(cls, spec: ICConvSpec, device: torch.device, dtype: torch.dtype,
+                 training: bool) -> bool:
+        return spec.groups == 1 and dtype in (torch.float32, torch.float64, torch.bfloat16,
+                                              torch.float16)
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor,
+                bias: Optional[torch.Tensor]) -> torch.Tensor:
+        return tap_conv(x, weight, bias, self.plan)
