@@ -1,0 +1,108 @@
+"""Shared pieces of ``tools/train.py`` and ``tools/test.py`` (not a CLI).
+
+* :func:`load_config`: read a config, merge ``--cfg-options``, set the launcher
+  and the work dir the way MMDetection's stock tools do.
+* :func:`prepare_cpu_distributed`: make ``--launcher pytorch`` work without
+  CUDA. mmengine 0.10.7 calls ``torch.cuda.set_device`` before
+  ``init_process_group`` and wraps the model in DDP with ``device_ids``; both
+  fail on a CPU-only torch. Here the process group is created first (gloo;
+  mmengine then skips its own init) and the model wrapper is one that drops
+  ``device_ids``.
+* :func:`import_scope_registry`: the config's ``default_scope`` (``mmdet``,
+  ``mmpose``, ...) decides which OpenMMLab package the Runner builds from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.model import MMDistributedDataParallel
+from mmengine.registry import MODEL_WRAPPERS
+
+__all__ = ['add_common_args', 'load_config', 'prepare_cpu_distributed', 'import_scope_registry',
+           'CPUDistributedDataParallel']
+
+
+@MODEL_WRAPPERS.register_module(force=True)
+class CPUDistributedDataParallel(MMDistributedDataParallel):
+    """``MMDistributedDataParallel`` for CPU modules: ignores ``device_ids``.
+
+    mmengine's Runner passes ``device_ids=[LOCAL_RANK]`` to every DDP
+    subclass; torch refuses device ids for a CPU module.
+    """
+
+    def __init__(self, module: torch.nn.Module, device_ids: Optional[list] = None, **kwargs) -> None:
+        super().__init__(module=module, device_ids=None, **kwargs)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """``--work-dir``, ``--cfg-options``, ``--launcher``, ``--local_rank`` (as in mmdet's tools)."""
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override some settings in the used config, the key-value pair in xxx=yyy format '
+             'will be merged into the config file (e.g. env_cfg.dist_cfg.backend=gloo)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='set by the launcher; exported as LOCAL_RANK')
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config with ``--cfg-options`` merged, ``launcher`` and ``work_dir`` set."""
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def import_scope_registry(cfg: Config) -> str:
+    """Import ``<default_scope>.registry`` (clear error if that package is missing)."""
+    scope = cfg.get('default_scope', None) or 'mmengine'
+    if scope != 'mmengine':
+        try:
+            importlib.import_module(f'{scope}.registry')
+        except ImportError as err:
+            raise SystemExit(f'the config has default_scope={scope!r} but {scope} cannot be '
+                             f'imported: {err}') from err
+    return scope
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """For a distributed launch without CUDA: gloo process group + CPU DDP wrapper.
+
+    A ``nccl`` backend in ``env_cfg.dist_cfg`` (the mmdet/mmpose default) is
+    switched to ``gloo``; any other backend set in the config or through
+    ``--cfg-options`` is kept.
+    """
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    env_cfg = cfg.setdefault('env_cfg', {})
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    if dist_cfg.get('backend', 'nccl') == 'nccl':
+        dist_cfg['backend'] = 'gloo'
+    if cfg.launcher != 'pytorch':
+        return  # slurm/mpi: left to mmengine
+    if not torch.distributed.is_initialized():
+        extra = {k: v for k, v in dist_cfg.items() if k != 'backend'}
+        torch.distributed.init_process_group(backend=dist_cfg['backend'], **extra)
+    wrapper = cfg.get('model_wrapper_cfg', None)
+    if wrapper is None:
+        cfg.model_wrapper_cfg = dict(type='CPUDistributedDataParallel',
+                                     find_unused_parameters=cfg.get('find_unused_parameters', False))
+    elif wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
+        wrapper['type'] = 'CPUDistributedDataParallel'
