@@ -1,0 +1,16 @@
+# Cascade Mask R-CNN FPN 1x on COCO with an IC-R101 backbone (k9 segmentation pattern).
+# Only the backbone differs from the stock mmdet config. Backbone weights: the
+# paper's ImageNet-retrain checkpoint (ckpt/segmentation/r101_imagenet_retrain/ckpt.pth.tar) converted with
+#   python tools/convert_checkpoint.py ckpt/segmentation/r101_imagenet_retrain/ckpt.pth.tar \
+#       checkpoints/ic-r101-k9_seg_imagenet.pth --pattern segmentation/ic_resnet101_k9.json
+# Alternative without it: a plain ResNet checkpoint loads unchanged
+# (--cfg-options model.backbone.init_cfg.checkpoint=torchvision://resnet101).
+# Pattern: python tools/fetch_pattern_zoo.py (writes pattern_zoo/segmentation/...).
+_base_ = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r101_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        type='ICResNet',
+        pattern='segmentation/ic_resnet101_k9.json',
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/ic-r101-k9_seg_imagenet.pth')))

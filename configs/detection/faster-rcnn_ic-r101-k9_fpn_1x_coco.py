@@ -1,0 +1,16 @@
+# Faster R-CNN FPN 1x on COCO with an IC-R101 backbone (k9 detection pattern).
+# Only the backbone differs from the stock mmdet config. Backbone weights: the
+# paper's ImageNet-retrain checkpoint (ckpt/detection/r101_imagenet_retrain/ckpt.pth.tar) converted with
+#   python tools/convert_checkpoint.py ckpt/detection/r101_imagenet_retrain/ckpt.pth.tar \
+#       checkpoints/ic-r101-k9_det_imagenet.pth --pattern detection/ic_resnet101_k9.json
+# Alternative without it: a plain ResNet checkpoint loads unchanged
+# (--cfg-options model.backbone.init_cfg.checkpoint=torchvision://resnet101).
+# Pattern: python tools/fetch_pattern_zoo.py (writes pattern_zoo/detection/...).
+_base_ = 'mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
+
+model = dict(
+    backbone=dict(
+        type='ICResNet',
+        pattern='detection/ic_resnet101_k9.json',
+        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/ic-r101-k9_det_imagenet.pth')))
