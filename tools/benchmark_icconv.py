@@ -1,0 +1,283 @@
+"""Benchmark IC convolution strategies against a plain 3x3 conv and a plain ResNet-50.
+
+Everything is measured in ONE process, with the cases of a group run
+interleaved (plain, then each strategy, then plain again, ...) for
+``--repeats`` rounds, and reports medians, so that load from other processes
+hits every case alike. Cases:
+
+* ``layer``: each distinct ``conv2`` shape of ResNet-50 (4 stages x stride 1
+  / stride 2), a plain ``nn.Conv2d`` vs ``ICConv2d`` with each strategy, using
+  the first pattern entry of that shape from each published pattern;
+* ``backbone``: mmdet ``ResNet(depth=50)`` vs the same network converted to
+  IC-R50 (``convert_to_ic``) with each strategy; ``loop`` is the paper's
+  computation (one conv per dilation group, then ``torch.cat``), the baseline.
+
+Modes: ``fwd`` (``torch.no_grad``, eval mode) and ``train`` (train mode,
+forward + backward of the sum of the outputs, gradients zeroed before each
+step). Batch: ``--batch`` (default 2) at every size. Peak memory (``--memory``):
+on CUDA ``torch.cuda.max_memory_allocated``; on CPU the peak resident set
+(``ru_maxrss``) of a fresh subprocess that builds the model and runs two
+training steps, minus its RSS just before the steps ("step peak").
+
+Examples::
+
+    # the README table (about 20 minutes on 2 cores)
+    python tools/benchmark_icconv.py --json bench.json --memory
+    # a quick look (about 1-2 minutes)
+    python tools/benchmark_icconv.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mmicconv.ops import ICConv2d, available_strategies  # noqa: E402
+from mmicconv.pattern import Pattern  # noqa: E402
+
+PATTERN_FILES = {'k9': 'detection/ic_resnet50_k9.json', 'k13': 'human_pose/ic_resnet50_k13.json'}
+#: (stage index of the first conv2 of that shape in R50, channels, stride, input size at 224)
+R50_CONV2 = [(0, 64, 1, 56), (3, 128, 2, 56), (4, 128, 1, 28), (7, 256, 2, 28), (8, 256, 1, 14),
+             (13, 512, 2, 14), (14, 512, 1, 7)]
+
+
+def default_pattern_dir() -> Path:
+    """The published zoo beside the checkout if present, else the repo's ``pattern_zoo``."""
+    shared = REPO.parent / 'shared' / 'reference' / 'official_pattern_zoo'
+    return shared if shared.is_dir() else REPO / 'pattern_zoo'
+
+
+def sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def make_step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
+    """A closure running one forward (no grad) or one training step."""
+    if mode == 'fwd':
+        model.eval()
+
+        def step() -> None:
+            with torch.no_grad():
+                model(x)
+    else:
+        model.train()
+
+        def step() -> None:
+            model.zero_grad(set_to_none=True)
+            out = model(x)
+            outs = out if isinstance(out, (tuple, list)) else (out,)
+            sum(o.float().sum() for o in outs).backward()
+    return step
+
+
+def time_interleaved(steps: Dict[str, Callable[[], None]], repeats: int, warmup: int,
+                     device: torch.device) -> Dict[str, float]:
+    """Median seconds per case, the cases run round-robin ``repeats`` times."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    samples: Dict[str, List[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            sync(device)
+            start = time.perf_counter()
+            step()
+            sync(device)
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def build_backbone(pattern: Optional[Path], strategy: str, device: torch.device) -> nn.Module:
+    """mmdet ResNet-50 (all stages trainable), converted to IC-R50 when ``pattern`` is given."""
+    from mmdet.models.backbones import ResNet
+
+    from mmicconv.models.ic_resnet import convert_to_ic
+    torch.manual_seed(0)
+    model = ResNet(depth=50, frozen_stages=-1, norm_eval=False, out_indices=(0, 1, 2, 3))
+    if pattern is not None:
+        convert_to_ic(model, str(pattern), strategy=strategy)
+    return model.to(device)
+
+
+def ratio_rows(times: Dict[str, float], base: str = 'plain') -> Dict[str, Dict[str, float]]:
+    rows = {}
+    for name, seconds in times.items():
+        row = {'ms': round(seconds * 1e3, 3), 'x_plain': round(seconds / times[base], 3)}
+        if 'loop' in times:
+            row['x_loop'] = round(seconds / times['loop'], 3)
+        rows[name] = row
+    return rows
+
+
+def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int, modes: Sequence[str],
+                 strategies: Sequence[str], repeats: int, device: torch.device) -> List[dict]:
+    results = []
+    for size in sizes:
+        for index, channels, stride, base_in in R50_CONV2:
+            hw = base_in * size // 224
+            x = torch.randn(batch, channels, hw, hw, device=device)
+            for key, pattern in patterns.items():
+                plain = nn.Conv2d(channels, channels, 3, stride, 1, bias=False).to(device)
+                models: Dict[str, nn.Module] = {'plain': plain}
+                for strategy in strategies:
+                    models[strategy] = ICConv2d.from_conv(plain, pattern[index], strategy=strategy)
+                for mode in modes:
+                    xin = x.clone().requires_grad_(mode == 'train')
+                    steps = {n: make_step(m, xin, mode) for n, m in models.items()}
+                    times = time_interleaved(steps, repeats, 1, device)
+                    row = dict(level='layer', layer=f'conv2#{index}', channels=channels, stride=stride,
+                               input=[batch, channels, hw, hw], pattern=key, size=size, mode=mode,
+                               groups=len(pattern[index].groups), cases=ratio_rows(times))
+                    results.append(row)
+                    progress(row)
+    return results
+
+
+def bench_backbones(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch: int,
+                    modes: Sequence[str], strategies: Sequence[str], repeats: int,
+                    device: torch.device) -> List[dict]:
+    results = []
+    plain = build_backbone(None, 'auto', device)
+    for key, path in pattern_paths.items():
+        models: Dict[str, nn.Module] = {'plain': plain}
+        for strategy in strategies:
+            models[strategy] = build_backbone(path, strategy, device)
+        for size in sizes:
+            x = torch.randn(batch, 3, size, size, device=device)
+            for mode in modes:
+                steps = {n: make_step(m, x, mode) for n, m in models.items()}
+                times = time_interleaved(steps, repeats, 1, device)
+                row = dict(level='backbone', pattern=key, size=size, batch=batch, mode=mode,
+                           cases=ratio_rows(times))
+                results.append(row)
+                progress(row)
+    return results
+
+
+def progress(row: dict) -> None:
+    what = row.get('layer', 'R50')
+    cases = '  '.join(f"{n} {c['ms']:.1f}ms {c['x_plain']:.2f}x" for n, c in row['cases'].items())
+    print(f"[{row['level']:8s}] {what:9s} {row['pattern']:3s} {row['size']:4d} {row['mode']:5s} | {cases}",
+          flush=True)
+
+
+def _rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def memory_case(pattern: Optional[str], strategy: str, size: int, batch: int, device_name: str) -> dict:
+    """Peak memory of two training steps (run in a fresh process on CPU)."""
+    device = torch.device(device_name)
+    model = build_backbone(Path(pattern) if pattern else None, strategy, device)
+    step = make_step(model, torch.randn(batch, 3, size, size, device=device), 'train')
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        step()
+        return {'peak_mb': torch.cuda.max_memory_allocated(device) / 2**20,
+                'step_peak_mb': (torch.cuda.max_memory_allocated(device) - base) / 2**20}
+    base = _rss_bytes()
+    step()
+    step()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {'peak_mb': peak / 2**20, 'step_peak_mb': (peak - base) / 2**20}
+
+
+def bench_memory(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch: int,
+                 strategies: Sequence[str], threads: int, device: torch.device) -> List[dict]:
+    results = []
+    for size in sizes:
+        for key, path in pattern_paths.items():
+            cases = {}
+            for name in ['plain'] + list(strategies):
+                args = [sys.executable, __file__, '--_memory-case', str(path) if name != 'plain' else '',
+                        name if name != 'plain' else 'auto', str(size), str(batch), str(device),
+                        '--threads', str(threads)]
+                out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+                cases[name] = json.loads(out.strip().splitlines()[-1])
+            for case in cases.values():
+                case['x_plain'] = round(case['step_peak_mb'] / cases['plain']['step_peak_mb'], 3)
+                case['peak_mb'] = round(case['peak_mb'], 1)
+                case['step_peak_mb'] = round(case['step_peak_mb'], 1)
+            row = dict(level='memory', pattern=key, size=size, batch=batch, mode='train', cases=cases)
+            results.append(row)
+            print(f"[memory  ] R50       {key:3s} {size:4d} train | " + '  '.join(
+                f"{n} {c['step_peak_mb']:.0f}MB {c['x_plain']:.2f}x" for n, c in cases.items()), flush=True)
+    return results
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--pattern-dir', type=Path, default=default_pattern_dir(),
+                   help='folder holding detection/ic_resnet50_k9.json and human_pose/ic_resnet50_k13.json')
+    p.add_argument('--patterns', nargs='+', default=list(PATTERN_FILES), choices=list(PATTERN_FILES))
+    p.add_argument('--sizes', nargs='+', type=int, default=[224, 640])
+    p.add_argument('--batch', type=int, default=2)
+    p.add_argument('--modes', nargs='+', default=['fwd', 'train'], choices=['fwd', 'train'])
+    p.add_argument('--levels', nargs='+', default=['layer', 'backbone'], choices=['layer', 'backbone'])
+    p.add_argument('--strategies', nargs='+', default=available_strategies(),
+                   help="ICConv2d strategies to time ('auto' allowed); 'loop' is the paper baseline")
+    p.add_argument('--repeats', type=int, default=5, help='interleaved rounds (median reported)')
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--memory', action='store_true', help='also measure peak memory of a training step')
+    p.add_argument('--memory-sizes', nargs='+', type=int, default=[640])
+    p.add_argument('--quick', action='store_true',
+                   help='224 only, backbone only, 3 repeats (about 1-2 minutes)')
+    p.add_argument('--json', type=Path, help='write all results to this file')
+    p.add_argument('--_memory-case', nargs=5, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args._memory_case:
+        pattern, strategy, size, batch, device = args._memory_case
+        print(json.dumps(memory_case(pattern or None, strategy, int(size), int(batch), device)))
+        return
+    if args.quick:
+        args.sizes, args.levels, args.repeats = [224], ['backbone'], 3
+    device = torch.device(args.device)
+    paths = {k: args.pattern_dir / PATTERN_FILES[k] for k in args.patterns}
+    for path in paths.values():
+        if not path.is_file():
+            sys.exit(f'pattern file {path} not found (use --pattern-dir)')
+    print(f'# torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, '
+          f'batch {args.batch}, repeats {args.repeats}, strategies {args.strategies}', flush=True)
+    results: List[dict] = []
+    if 'layer' in args.levels:
+        patterns = {k: Pattern.load(str(p)) for k, p in paths.items()}
+        results += bench_layers(patterns, args.sizes, args.batch, args.modes, args.strategies,
+                                args.repeats, device)
+    if 'backbone' in args.levels:
+        results += bench_backbones(paths, args.sizes, args.batch, args.modes, args.strategies,
+                                   args.repeats, device)
+    if args.memory:
+        results += bench_memory(paths, args.memory_sizes, args.batch, args.strategies, args.threads, device)
+    if args.json:
+        meta = dict(torch=torch.__version__, device=str(device), threads=torch.get_num_threads(),
+                    batch=args.batch, repeats=args.repeats, argv=sys.argv[1:], cpu_count=os.cpu_count())
+        args.json.write_text(json.dumps(dict(meta=meta, results=results), indent=1))
+        print(f'wrote {args.json}')
+
+
+if __name__ == '__main__':
+    main()
