@@ -12,14 +12,19 @@ supplies the missing or broken ones under new names in mmpose's registries
 ========================================  =================================================
 
 Imported by :mod:`mmicconv.registry` when mmpose is installed (together with
-the IC backbones of :mod:`mmicconv.models.mmpose_backbones`).
+the IC backbones of :mod:`mmicconv.models.mmpose_backbones`). It also imports
+``mmpose.visualization`` so that runners of MMPose configs work without
+torchvision (:mod:`mmicconv.pose.compat`).
 """
 
 from ..models import mmpose_backbones  # noqa: F401  (registers ICResNet & co. in mmpose)
 from .codec import TrainableAssociativeEmbedding
+from .compat import import_pose_visualization
 from .head import TrainableAssociativeEmbeddingHead
 from .loss import TrainableAssociativeEmbeddingLoss, ae_loss_per_image
 from .transforms import TrainableBottomupGetHeatmapMask, segmentations_to_mask
+
+import_pose_visualization()
 
 __all__ = ['TrainableAssociativeEmbedding', 'TrainableAssociativeEmbeddingHead',
            'TrainableAssociativeEmbeddingLoss', 'TrainableBottomupGetHeatmapMask',

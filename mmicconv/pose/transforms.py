@@ -37,7 +37,13 @@ def segmentations_to_mask(segs: Sequence, img_shape: Tuple[int, int]) -> np.ndar
             continue
         if isinstance(seg, dict):
             counts = seg.get('counts')
+            size = [int(v) for v in seg.get('size', (height, width))]
+            if size != [height, width]:
+                raise ValueError(f'RLE segmentation of size {size} in an image of shape {(height, width)}')
             if isinstance(counts, (list, tuple)):
+                if sum(counts) != height * width:  # xtcocotools does not check: it would hang or overrun
+                    raise ValueError(f'uncompressed RLE counts sum to {sum(counts)}, not h*w = '
+                                     f'{height * width}')
                 rles.append(cocomask.frPyObjects(seg, height, width))
             elif isinstance(counts, (str, bytes)):
                 rle = dict(seg)
