@@ -42,14 +42,20 @@ def _history_buffer():
     return HistoryBuffer
 
 
+# HistoryBuffer fills its ``_statistics_methods`` table with these in ``__init__``
+# only, so a fresh process that never built a buffer has an empty table.
+_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
 def history_buffer_getattr(obj: Any, name: str) -> Any:
-    """``getattr`` limited to ``HistoryBuffer``'s registered statistics methods."""
+    """``getattr`` limited to ``HistoryBuffer``'s statistics methods (default or registered)."""
     buffer_cls = _history_buffer()
-    if obj is buffer_cls and isinstance(name, str) and name in buffer_cls._statistics_methods:
+    allowed = set(buffer_cls._statistics_methods) | set(_DEFAULT_STATISTICS)
+    if obj is buffer_cls and isinstance(name, str) and name in allowed:
         return getattr(buffer_cls, name)
     raise pickle.UnpicklingError(
         f'refused getattr({obj!r}, {name!r}) while loading a checkpoint: mmicconv only allows '
-        f'HistoryBuffer statistics methods {sorted(buffer_cls._statistics_methods)}')
+        f'HistoryBuffer statistics methods {sorted(allowed)}')
 
 
 def _numpy_globals() -> List[Any]:
