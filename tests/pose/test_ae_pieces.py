@@ -59,6 +59,23 @@ def test_codec_encode_shapes():
     assert np.isclose(encoded['heatmaps'].max(), 1.0)
 
 
+def test_codec_refuses_sigma_with_fractional_radius():
+    """mmpose misplaces the Gaussian of a keypoint near the top/left border when
+    3 * sigma is fractional (shown on the stock codec), so ours refuses it."""
+    from mmpose.codecs import AssociativeEmbedding
+    keypoints = np.array([[[10.0, 4.0 * 4]]], np.float32)  # heatmap (2.5, 4): pixel row 4
+    stock = AssociativeEmbedding(input_size=(128, 128), heatmap_size=(32, 32), sigma=1.5)
+    encoded = stock.encode(keypoints)
+    peak_row = int(np.argmax(encoded['heatmaps'][0].max(axis=1)))
+    assert encoded['keypoint_indices'][0, 0, 0] // 32 == 4 and peak_row == 5  # the upstream defect
+    with pytest.raises(ValueError, match='whole number'):
+        TrainableAssociativeEmbedding(input_size=(128, 128), heatmap_size=(32, 32), sigma=1.5)
+    ours = TrainableAssociativeEmbedding(input_size=(128, 128), heatmap_size=(32, 32), sigma=2,
+                                         encode_center_shift=0)
+    encoded = ours.encode(keypoints)
+    assert int(np.argmax(encoded['heatmaps'][0].max(axis=1))) == encoded['keypoint_indices'][0, 0, 0] // 32
+
+
 def test_stock_codec_loses_keypoint_indices_in_packing():
     rng = np.random.default_rng(0)
     stock = _pipeline('AssociativeEmbedding')(people_sample(rng))['data_samples']
