@@ -5,12 +5,19 @@ support the spec, device, dtype and mode, the one with the highest priority.
 The environment variable ``MMICCONV_STRATEGY=<name>`` overrides ``'auto'``
 everywhere (for debugging and benchmarks); an explicit ``strategy=`` argument
 overrides both.
+
+Strategies shipped (highest priority first): ``tap`` (one GEMM for the nine
+taps of all channels, then two one-axis shift stages; ``groups=1``) and
+``loop`` (the paper's one-conv-per-dilation-group, used for ``groups > 1``).
+A strategy whose optional kernel is missing (``unavailable_reason()``) is
+skipped by ``'auto'`` with a one-time warning, and refused when named.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Dict, Type
+import warnings
+from typing import Dict, Set, Type
 
 import torch
 
@@ -46,9 +53,25 @@ def select_strategy(requested: str, spec: ICConvSpec, device: torch.device,
             raise ValueError(f'unknown IC conv strategy {requested!r}; '
                              f'available: {available_strategies()}')
         cls = STRATEGIES[requested]
+        reason = cls.unavailable_reason()
+        if reason is not None:
+            raise ValueError(f'IC conv strategy {requested!r} is unavailable: {reason}')
         if not cls.supports(spec, device, dtype, training):
             raise ValueError(f'IC conv strategy {requested!r} does not support this input '
                              f'(device={device}, dtype={dtype}, training={training})')
         return cls
-    candidates = [c for c in STRATEGIES.values() if c.supports(spec, device, dtype, training)]
-    return max(candidates, key=lambda c: c.priority)
+    candidates = sorted((c for c in STRATEGIES.values() if c.supports(spec, device, dtype, training)),
+                        key=lambda c: -c.priority)
+    for cls in candidates:
+        reason = cls.unavailable_reason()
+        if reason is None:
+            return cls
+        if cls.name not in _WARNED:
+            _WARNED.add(cls.name)
+            warnings.warn(f'IC conv strategy {cls.name!r} is unavailable ({reason}); '
+                          'falling back to the next one (pure PyTorch)', RuntimeWarning, stacklevel=3)
+    raise ValueError(f'no IC conv strategy can run this input (device={device}, dtype={dtype})')
+
+
+#: names of unavailable strategies already warned about (warn once per process)
+_WARNED: Set[str] = set()

@@ -117,6 +117,16 @@ class ICConvStrategy:
         self.spec = spec
 
     @classmethod
+    def unavailable_reason(cls) -> Optional[str]:
+        """Why this strategy cannot run in this installation (None: it can).
+
+        Optional compiled kernels return e.g. ``'extension not built'``;
+        ``strategy='auto'`` then falls back to the next strategy with a
+        one-time warning.
+        """
+        return None
+
+    @classmethod
     def supports(cls, spec: ICConvSpec, device: torch.device, dtype: torch.dtype,
                  training: bool) -> bool:
         """Whether this strategy can run ``spec`` for such an input."""

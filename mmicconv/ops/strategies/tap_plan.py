@@ -90,9 +90,9 @@ class TapPlan:
                     pw = 0 if j == 1 else taps_w[c][j // 2][0]
                     rows.setdefault((ph, pw), []).append((i * 3 + j) * channels + pos)
         self.phases = {key: torch.tensor(value) for key, value in sorted(rows.items())}
-        self._device_cache: Dict[torch.device, 'TapPlan'] = {}
+        self._device_cache: Dict[torch.device, TapPlan] = {}
 
-    def to(self, device: torch.device) -> 'TapPlan':
+    def to(self, device: torch.device) -> TapPlan:
         """This plan with its index tensors on ``device`` (cached)."""
         if device.type == 'cpu':
             return self
