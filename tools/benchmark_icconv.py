@@ -16,8 +16,8 @@ Modes: ``fwd`` (``torch.no_grad``, eval mode) and ``train`` (train mode,
 forward + backward of the sum of the outputs, gradients zeroed before each
 step). Batch: ``--batch`` (default 2) at every size. Peak memory (``--memory``):
 on CUDA ``torch.cuda.max_memory_allocated``; on CPU the peak resident set
-(``ru_maxrss``) of a fresh subprocess that builds the model and runs two
-training steps, minus its RSS just before the steps ("step peak").
+(``ru_maxrss``) of a fresh subprocess that builds the model and runs one
+training step, minus its RSS just before the steps ("step peak").
 
 Examples::
 
@@ -182,7 +182,7 @@ def _rss_bytes() -> int:
 
 
 def memory_case(pattern: Optional[str], strategy: str, size: int, batch: int, device_name: str) -> dict:
-    """Peak memory of two training steps (run in a fresh process on CPU)."""
+    """Peak memory of one training step (run in a fresh process on CPU)."""
     device = torch.device(device_name)
     model = build_backbone(Path(pattern) if pattern else None, strategy, device)
     step = make_step(model, torch.randn(batch, 3, size, size, device=device), 'train')
@@ -190,11 +190,9 @@ def memory_case(pattern: Optional[str], strategy: str, size: int, batch: int, de
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
         step()
-        step()
         return {'peak_mb': torch.cuda.max_memory_allocated(device) / 2**20,
                 'step_peak_mb': (torch.cuda.max_memory_allocated(device) - base) / 2**20}
     base = _rss_bytes()
-    step()
     step()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {'peak_mb': peak / 2**20, 'step_peak_mb': (peak - base) / 2**20}
@@ -239,6 +237,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--device', default='cpu')
     p.add_argument('--memory', action='store_true', help='also measure peak memory of a training step')
     p.add_argument('--memory-sizes', nargs='+', type=int, default=[640])
+    p.add_argument('--memory-strategies', nargs='+', help='strategies for --memory (default: --strategies)')
     p.add_argument('--quick', action='store_true',
                    help='224 only, backbone only, 3 repeats (about 1-2 minutes)')
     p.add_argument('--json', type=Path, help='write all results to this file')
@@ -271,7 +270,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         results += bench_backbones(paths, args.sizes, args.batch, args.modes, args.strategies,
                                    args.repeats, device)
     if args.memory:
-        results += bench_memory(paths, args.memory_sizes, args.batch, args.strategies, args.threads, device)
+        mem_strategies = args.memory_strategies or args.strategies
+        results += bench_memory(paths, args.memory_sizes, args.batch, mem_strategies, args.threads, device)
     if args.json:
         meta = dict(torch=torch.__version__, device=str(device), threads=torch.get_num_threads(),
                     batch=args.batch, repeats=args.repeats, argv=sys.argv[1:], cpu_count=os.cpu_count())
