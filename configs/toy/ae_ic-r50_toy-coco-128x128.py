@@ -32,13 +32,17 @@ codec = dict(
     heatmap_size=(32, 32),
     sigma=2,
     decode_keypoint_order=[0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16],
+    decode_keypoint_thr=0.05,
     decode_topk=10,
     decode_center_shift=0.5,
     decode_max_instances=10)
 
 model = dict(
     backbone=dict(pattern='toy/ic_resnet50_toy.json', init_cfg=None),
-    head=dict(decoder=dict(codec, heatmap_size=input_size)))
+    head=dict(
+        deconv_out_channels=(128, 128, 128),
+        tag_loss=dict(loss_weight=0.01),
+        decoder=dict(codec, heatmap_size=input_size)))
 
 train_pipeline = [
     dict(type='LoadImage'),

@@ -249,3 +249,18 @@ def test_full_training_pipeline_batches_into_the_loss():
                                              tag_loss=dict(type='TrainableAssociativeEmbeddingLoss'))
     losses = head.loss((torch.randn(2, 4, 32, 32),), batch['data_samples'])
     assert all(torch.isfinite(v) for v in losses.values()) and losses['loss_kpt'] > 0
+
+
+def test_multiscale_test_is_not_supported_by_mmpose_132():
+    """The README says multi-scale AE testing (scales 2, 1, 0.5) does not work in
+    mmpose 1.3.2: ``BottomupResize(aug_scales=...)`` builds an image pyramid
+    that ``PackPoseInputs`` cannot stack. If this starts passing, revisit it."""
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        pipeline = Compose([
+            dict(type='BottomupResize', input_size=(64, 64), aug_scales=[2.0, 0.5], size_factor=32,
+                 resize_mode='expand'),
+            dict(type='PackPoseInputs', meta_keys=('img_id', 'input_size', 'aug_scales')),
+        ])
+    sample = dict(img=np.zeros((50, 60, 3), np.uint8), img_shape=(50, 60), ori_shape=(50, 60), img_id=1)
+    with pytest.raises(RuntimeError, match='stack expects each tensor to be equal size'):
+        pipeline(sample)
