@@ -21,7 +21,8 @@ each GEMM row runs only on the input phase it needs (no wasted FLOPs).
 
 A custom :class:`torch.autograd.Function` keeps only ``x`` and ``W9`` for
 backward (the same tensors a plain conv keeps); the ``9 * C_out`` wide
-intermediate exists only transiently.
+intermediate exists only transiently, in a reused scratch buffer
+(:mod:`.scratch`), so large inputs do not pay page faults on every call.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import ICConvSpec, ICConvStrategy
+from .scratch import scratch
 from .tap_plan import TapPlan
 
 __all__ = ['TapStrategy', 'tap_conv']
@@ -54,9 +56,9 @@ def _phase_input(x: torch.Tensor, phase: Tuple[int, int], stride: Tuple[int, int
 
 def _gemm(x: torch.Tensor, w9: torch.Tensor, plan: TapPlan, out_hw: Tuple[int, int]) -> torch.Tensor:
     """``Z``: ``[N, 9 * C_out, Ho * Wo]``, each row computed on its input phase."""
+    z = scratch('wide', (x.shape[0], w9.shape[0], out_hw[0] * out_hw[1]), x)
     if len(plan.phases) == 1 and plan.stride == (1, 1):
-        return torch.matmul(w9, _phase_input(x, (0, 0), plan.stride, out_hw))
-    z = x.new_empty(x.shape[0], w9.shape[0], out_hw[0] * out_hw[1])
+        return torch.matmul(w9, _phase_input(x, (0, 0), plan.stride, out_hw), out=z)
     for phase, rows in plan.phases.items():
         xs = _phase_input(x, phase, plan.stride, out_hw)
         z.index_copy_(1, rows, torch.matmul(w9.index_select(0, rows), xs))
@@ -76,8 +78,9 @@ def _shift_add(z: torch.Tensor, plan: TapPlan, channels: int,
         if a < wo:
             rows[:, :, lo:hi, :, :wo - a] += zv[:, :, 2, lo:hi, :, a:]
     if plan.inverse is not None:
-        rows = rows.index_select(2, plan.inverse)
-    out = rows[:, 1].contiguous()
+        rows = torch.index_select(rows, 2, plan.inverse,
+                                  out=scratch('rows', (z.shape[0], 3, channels, ho, wo), z))
+    out = rows[:, 1].clone(memory_format=torch.contiguous_format)  # never a view of scratch
     for run in plan.height_runs:
         lo, hi, b, a = run.start, run.stop, run.before, run.after
         if b < ho:
@@ -90,8 +93,10 @@ def _shift_add(z: torch.Tensor, plan: TapPlan, channels: int,
 def _shift_add_backward(grad: torch.Tensor, plan: TapPlan) -> torch.Tensor:
     """The adjoint of :func:`_shift_add`: ``dZ`` ``[N, 9 * C_out, Ho * Wo]``."""
     n, channels, ho, wo = grad.shape
-    rows = grad.new_zeros(n, 3, channels, ho, wo)
+    rows = scratch('rows', (n, 3, channels, ho, wo), grad)
     rows[:, 1] = grad
+    rows[:, 0] = 0
+    rows[:, 2] = 0
     for run in plan.height_runs:
         lo, hi, b, a = run.start, run.stop, run.before, run.after
         if b < ho:
@@ -99,9 +104,11 @@ def _shift_add_backward(grad: torch.Tensor, plan: TapPlan) -> torch.Tensor:
         if a < ho:
             rows[:, 2, lo:hi, a:] = grad[:, lo:hi, :ho - a]
     if plan.order is not None:
-        rows = rows.index_select(2, plan.order)
-    dz = grad.new_zeros(n, 3, 3, channels, ho, wo)
+        rows = torch.index_select(rows, 2, plan.order, out=scratch('rows2', rows.shape, grad))
+    dz = scratch('wide', (n, 3, 3, channels, ho, wo), grad)
     dz[:, :, 1] = rows
+    dz[:, :, 0] = 0
+    dz[:, :, 2] = 0
     for run in plan.width_runs:
         lo, hi, b, a = run.start, run.stop, run.before, run.after
         if b < wo:
