@@ -68,3 +68,13 @@ def test_plan_is_built_once_per_key():
     conv.eval()
     conv(x)
     assert len(conv._executors) == 2
+
+
+def test_tap_outputs_never_alias_the_scratch_buffers():
+    conv = ICConv2d(4, 6, pattern={'(0, 0)': 2, '(0, 3)': 2, '(2, 1)': 2}, strategy='tap')
+    for n in (1, 2):
+        x = torch.randn(n, 4, 9, 9)
+        first = conv(x)
+        kept = first.detach().clone()
+        conv(torch.randn(n, 4, 9, 9))
+        torch.testing.assert_close(first.detach(), kept)
