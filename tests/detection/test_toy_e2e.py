@@ -79,9 +79,11 @@ def untrained_checkpoint(ws: Path, config: Path) -> Path:
 def test_toy_faster_rcnn_learns(workspace, trained):
     """Trained vs untrained bbox AP on the toy val split (32 images, 4 classes).
 
-    Measured on 2 CPU cores (seed 0 data): untrained AP 0.000, trained AP
-    TODO. The threshold leaves a wide margin for run-to-run variation of a
-    from-scratch training (no fixed seed across torch builds).
+    Measured on 2 CPU cores (toy data seed 0, the config's 4 epochs = 128
+    iterations): trained AP 0.174 (AP50 0.503, AP75 0.071); untrained
+    (same architecture, init_weights only) AP 0.001 (AP50 0.007).
+    The thresholds (AP >= 0.08, AP50 +0.2 over untrained) leave about a 2x
+    margin for run-to-run variation of a from-scratch training.
     """
     trained_metrics = evaluate(workspace, TOY_FASTER, trained, 'trained')
     untrained_metrics = evaluate(workspace, TOY_FASTER, untrained_checkpoint(workspace, TOY_FASTER),
@@ -90,8 +92,8 @@ def test_toy_faster_rcnn_learns(workspace, trained):
     ap50, ap50_0 = trained_metrics['coco/bbox_mAP_50'], untrained_metrics['coco/bbox_mAP_50']
     print(f'toy bbox AP trained {ap:.3f} (AP50 {ap50:.3f}), untrained {ap0:.3f} (AP50 {ap50_0:.3f})')
     assert ap0 < 0.02
-    assert ap >= 0.10 and ap >= ap0 + 0.08
-    assert ap50 >= ap50_0 + 0.15
+    assert ap >= 0.08 and ap >= ap0 + 0.06
+    assert ap50 >= ap50_0 + 0.2
 
 
 def test_resume_and_load_from_under_weights_only(workspace, trained):
