@@ -78,8 +78,17 @@ def _shift_add(z: torch.Tensor, plan: TapPlan, channels: int,
         if a < wo:
             rows[:, :, lo:hi, :, :wo - a] += zv[:, :, 2, lo:hi, :, a:]
     if plan.inverse is not None:
-        rows = torch.index_select(rows, 2, plan.inverse,
-                                  out=scratch('rows', (z.shape[0], 3, channels, ho, wo), z))
+        # height stage per dilation segment, reading the width order, writing the natural one
+        out = z.new_empty(z.shape[0], channels, ho, wo)
+        for start, stop, ws, b, a in plan.segment_map:
+            we = ws + stop - start
+            seg = out[:, start:stop]
+            seg.copy_(rows[:, 1, ws:we])
+            if b < ho:
+                seg[:, :, b:] += rows[:, 0, ws:we, :ho - b]
+            if a < ho:
+                seg[:, :, :ho - a] += rows[:, 2, ws:we, a:]
+        return out
     out = rows[:, 1].clone(memory_format=torch.contiguous_format)  # never a view of scratch
     for run in plan.height_runs:
         lo, hi, b, a = run.start, run.stop, run.before, run.after
@@ -93,28 +102,33 @@ def _shift_add(z: torch.Tensor, plan: TapPlan, channels: int,
 def _shift_add_backward(grad: torch.Tensor, plan: TapPlan) -> torch.Tensor:
     """The adjoint of :func:`_shift_add`: ``dZ`` ``[N, 9 * C_out, Ho * Wo]``."""
     n, channels, ho, wo = grad.shape
-    rows = scratch('rows', (n, 3, channels, ho, wo), grad)
-    rows[:, 1] = grad
-    rows[:, 0] = 0
-    rows[:, 2] = 0
-    for run in plan.height_runs:
-        lo, hi, b, a = run.start, run.stop, run.before, run.after
+    rows = scratch('rows', (n, 3, channels, ho, wo), grad)  # in the width (GEMM row) order
+    if plan.order is None:
+        keys = [(r.start, r.stop, r.start, r.before, r.after) for r in plan.height_runs]
+    else:
+        keys = plan.segment_map
+    for start, stop, ws, b, a in keys:
+        we = ws + stop - start
+        g = grad[:, start:stop]
+        rows[:, 1, ws:we] = g
+        r0, r2 = rows[:, 0, ws:we], rows[:, 2, ws:we]
         if b < ho:
-            rows[:, 0, lo:hi, :ho - b] = grad[:, lo:hi, b:]
+            r0[:, :, :ho - b] = g[:, :, b:]
+        r0[:, :, max(ho - b, 0):] = 0
         if a < ho:
-            rows[:, 2, lo:hi, a:] = grad[:, lo:hi, :ho - a]
-    if plan.order is not None:
-        rows = torch.index_select(rows, 2, plan.order, out=scratch('rows2', rows.shape, grad))
+            r2[:, :, a:] = g[:, :, :ho - a]
+        r2[:, :, :min(a, ho)] = 0
     dz = scratch('wide', (n, 3, 3, channels, ho, wo), grad)
     dz[:, :, 1] = rows
-    dz[:, :, 0] = 0
-    dz[:, :, 2] = 0
     for run in plan.width_runs:
         lo, hi, b, a = run.start, run.stop, run.before, run.after
+        d0, d2 = dz[:, :, 0, lo:hi], dz[:, :, 2, lo:hi]
         if b < wo:
-            dz[:, :, 0, lo:hi, :, :wo - b] = rows[:, :, lo:hi, :, b:]
+            d0[..., :wo - b] = rows[:, :, lo:hi, :, b:]
+        d0[..., max(wo - b, 0):] = 0
         if a < wo:
-            dz[:, :, 2, lo:hi, :, a:] = rows[:, :, lo:hi, :, :wo - a]
+            d2[..., a:] = rows[:, :, lo:hi, :, :wo - a]
+        d2[..., :min(a, wo)] = 0
     return dz.view(n, 9 * channels, ho * wo)
 
 

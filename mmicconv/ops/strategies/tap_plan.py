@@ -82,6 +82,16 @@ class TapPlan:
             self.inverse[self.order] = torch.arange(channels)
         self.width_runs = _runs([w_keys[c] for c in order])
         self.height_runs = _runs([(t[0][1], t[1][1]) for t in taps_h])
+        position = {c: pos for pos, c in enumerate(order)}
+        segments = []
+        for seg in spec.segments:
+            if seg.stop > seg.start:
+                ws = position[seg.start]
+                assert position[seg.stop - 1] == ws + seg.stop - seg.start - 1
+                (_, before), (_, after) = taps_h[seg.start]
+                segments.append((seg.start, seg.stop, ws, before, after))
+        #: ``(start, stop, start_in_order, before_h, after_h)`` per dilation segment
+        self.segment_map: Tuple[Tuple[int, int, int, int, int], ...] = tuple(segments)
         rows: Dict[Tuple[int, int], List[int]] = {}
         for i in range(3):
             for j in range(3):
