@@ -27,7 +27,8 @@ from torch import Tensor, nn
 __all__ = ['TrainableAssociativeEmbeddingLoss', 'ae_loss_per_image']
 
 
-def ae_loss_per_image(tags: Tensor, keypoint_indices: Tensor) -> Tuple[Tensor, Tensor]:
+def ae_loss_per_image(tags: Tensor, keypoint_indices: Tensor,
+                      push_type: str = 'exp') -> Tuple[Tensor, Tensor]:
     """Pull and push loss of one image.
 
     Args:
@@ -40,7 +41,10 @@ def ae_loss_per_image(tags: Tensor, keypoint_indices: Tensor) -> Tuple[Tensor, T
         ``(pull, push)``: pull is the mean over instances of the mean squared
         distance of an instance's keypoint tags to their mean (the instance
         tag); push is the mean over ordered pairs of distinct instances of
-        ``exp(-||tag_i - tag_j||^2)``. Both are 0 (still in the graph) when
+        ``exp(-||tag_i - tag_j||^2)`` (``push_type='exp'``) or of the hinge
+        ``max(0, 1 - ||tag_i - tag_j||)`` (``'max'``, MMPose 0.x's other
+        type: its gradient does not vanish while tags are still close, and 1
+        is the decoder's default grouping threshold). Both are 0 (still in the graph) when
         there is no instance with a visible keypoint, push also when there
         is only one.
     """
@@ -75,7 +79,11 @@ def ae_loss_per_image(tags: Tensor, keypoint_indices: Tensor) -> Tuple[Tensor, T
         return pull, zero
     pair_sq = ((inst_tags[None] - inst_tags[:, None]) ** 2).sum(dim=-1)  # (N, N)
     off_diag = ~torch.eye(num_inst, dtype=torch.bool, device=tags.device)
-    push = torch.exp(-pair_sq)[off_diag].mean()
+    pair_sq = pair_sq[off_diag]
+    if push_type == 'exp':
+        push = torch.exp(-pair_sq).mean()
+    else:  # 'max'; eps keeps the gradient finite for identical tags
+        push = torch.clamp(1 - torch.sqrt(pair_sq + 1e-12), min=0).mean()
     return pull, push
 
 
@@ -89,11 +97,16 @@ class TrainableAssociativeEmbeddingLoss(nn.Module):
             ``exp`` push loss and in mmpose 1.3.2).
         batch_reduction: ``'mean'`` (0.x) or ``'sum'`` (mmpose 1.3.2) over
             the images of the batch.
+        push_type: ``'exp'`` (0.x default, mmpose 1.3.2) or ``'max'`` (0.x's
+            hinge push; see :func:`ae_loss_per_image`).
     """
 
     def __init__(self, loss_weight: float = 1.0, push_loss_factor: float = 0.5,
-                 batch_reduction: str = 'mean') -> None:
+                 batch_reduction: str = 'mean', push_type: str = 'exp') -> None:
         super().__init__()
+        if push_type not in ('exp', 'max'):
+            raise ValueError(f"push_type must be 'exp' or 'max', got {push_type!r}")
+        self.push_type = push_type
         if batch_reduction not in ('mean', 'sum'):
             raise ValueError(f"batch_reduction must be 'mean' or 'sum', got {batch_reduction!r}")
         self.loss_weight = loss_weight
@@ -109,7 +122,7 @@ class TrainableAssociativeEmbeddingLoss(nn.Module):
         """
         if tags.shape[0] != len(keypoint_indices):
             raise ValueError(f'{tags.shape[0]} tag maps but {len(keypoint_indices)} keypoint_indices')
-        per_image = [ae_loss_per_image(t, idx) for t, idx in zip(tags, keypoint_indices)]
+        per_image = [ae_loss_per_image(t, idx, self.push_type) for t, idx in zip(tags, keypoint_indices)]
         pull = torch.stack([p for p, _ in per_image])
         push = torch.stack([q for _, q in per_image])
         reduce = torch.mean if self.batch_reduction == 'mean' else torch.sum
