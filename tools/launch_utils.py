@@ -26,7 +26,7 @@ from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 
 __all__ = ['add_common_args', 'load_config', 'prepare_cpu_distributed', 'import_scope_registry',
-           'CPUDistributedDataParallel']
+           'CPUDistributedDataParallel', 'finish_distributed']
 
 
 @MODEL_WRAPPERS.register_module(force=True)
@@ -80,6 +80,18 @@ def import_scope_registry(cfg: Config) -> str:
             raise SystemExit(f'the config has default_scope={scope!r} but {scope} cannot be '
                              f'imported: {err}') from err
     return scope
+
+
+def finish_distributed() -> None:
+    """Barrier, then destroy the process group, if one exists.
+
+    Without it, gloo's worker threads are still alive at interpreter exit and
+    a rank may die with "terminate called without an active exception"
+    (SIGABRT) after a run that otherwise completed.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def prepare_cpu_distributed(cfg: Config) -> None:

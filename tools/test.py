@@ -20,7 +20,13 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from launch_utils import add_common_args, import_scope_registry, load_config, prepare_cpu_distributed
+from launch_utils import (
+    add_common_args,
+    finish_distributed,
+    import_scope_registry,
+    load_config,
+    prepare_cpu_distributed,
+)
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -96,6 +102,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         Path(args.metrics_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.metrics_out).write_text(json.dumps({k: float(v) if isinstance(v, (int, float)) else v
                                                       for k, v in metrics.items()}, indent=2))
+    finish_distributed()
     return 0
 
 

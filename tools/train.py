@@ -17,7 +17,13 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from launch_utils import add_common_args, import_scope_registry, load_config, prepare_cpu_distributed
+from launch_utils import (
+    add_common_args,
+    finish_distributed,
+    import_scope_registry,
+    load_config,
+    prepare_cpu_distributed,
+)
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -68,6 +74,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    finish_distributed()
     return 0
 
 
