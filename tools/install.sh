@@ -23,7 +23,7 @@ say() { printf '[install] %s\n' "$*"; }
 
 # A fingerprint of everything that decides what is installed.
 fingerprint() {
-  cat "$stack" "$repo/setup.py" "$repo/tools/install.sh" | sha256sum | cut -d' ' -f1
+  cat "$stack" "$repo/setup.py" "$repo/tools/install.sh" "$repo"/mmicconv/ops/csrc/* | sha256sum | cut -d' ' -f1
 }
 
 check_stack() {
@@ -36,6 +36,9 @@ boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30
 scores = torch.tensor([0.9, 0.8, 0.7])
 _, keep = nms(boxes, scores, iou_threshold=0.5)
 assert keep.tolist() == [0, 2], keep
+from mmicconv.ops.extension import extension_error
+error = extension_error()
+print('[install] compiled IC conv kernels: ' + ('built' if error is None else f'MISSING: {error}'))
 print(f'[install] stack OK: torch {torch.__version__}, mmcv ops compiled, '
       f'mmdet {mmdet.__version__}, mmpose {mmpose.__version__}, mmicconv {mmicconv.__version__}')
 PY
@@ -97,8 +100,10 @@ say "mmpose without its chumpy/torchvision requirements (pip then reports that m
 say "  \"requires chumpy/torchvision, which is not installed\": expected, both are unused)"
 pipc -q --no-deps mmpose
 pipc -q json-tricks munkres
-say "mmicconv (editable) and test tools"
-pipc -q --no-deps -e "$repo"
+say "mmicconv (editable, compiling its C++ kernels: about 1 min) and test tools"
+rm -f "$repo"/mmicconv/_C*.so
+pipc -q --no-deps --no-build-isolation -e "$repo" >"$log_dir/mmicconv-build.log" 2>&1 \
+  || { cat "$log_dir/mmicconv-build.log"; exit 1; }
 pipc -q pytest ruff
 
 check_stack

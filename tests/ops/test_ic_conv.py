@@ -12,6 +12,7 @@ from reference_impl import per_channel_dilations, random_entry, reference_ic_con
 from mmicconv.ops import ICConv2d, available_strategies
 from mmicconv.ops.strategies import ENV_VAR, select_strategy
 from mmicconv.ops.strategies import STRATEGIES as STRATEGY_TABLE
+from mmicconv.ops.strategies import band as band_module
 
 STRATEGIES = available_strategies()
 
@@ -19,8 +20,11 @@ STRATEGIES = available_strategies()
 def skip_unsupported(conv: ICConv2d, dtype: torch.dtype = torch.float32) -> None:
     """Skip when ``conv.strategy`` cannot run this spec ('auto' then picks another)."""
     cls = STRATEGY_TABLE.get(conv.strategy)
+    if cls is not None and cls.unavailable_reason() is not None:
+        pytest.skip(f'strategy {conv.strategy!r} is unavailable: {cls.unavailable_reason()}')
     if cls is not None and not cls.supports(conv.spec, torch.device('cpu'), dtype, True):
-        pytest.skip(f'strategy {conv.strategy!r} does not support this spec (groups={conv.groups})')
+        pytest.skip(f'strategy {conv.strategy!r} does not support this spec '
+                    f'(groups={conv.groups}, stride={conv.stride}, dtype={dtype})')
 
 
 def check_against_reference(conv: ICConv2d, entry: dict, x: torch.Tensor, atol: float = 1e-4) -> None:
@@ -78,6 +82,37 @@ def test_channels_last_and_non_contiguous_inputs(strategy):
     check_against_reference(conv, entry, x_t)
 
 
+@pytest.mark.parametrize('seed', range(16))
+def test_band_kernel_on_random_stride1_patterns(seed, monkeypatch):
+    """The compiled kernel: one-row bands, a partial last band, one band; sizes from 1."""
+    rng = random.Random(1000 + seed)
+    monkeypatch.setattr(band_module, 'BAND_COLUMNS', rng.choice([1, 8, 30, 10 ** 6]))
+    out_channels, in_channels = rng.randint(1, 12), rng.randint(1, 5)
+    entry = random_entry(rng, out_channels, max_dilation=6)
+    if seed == 0:
+        entry = {'(5, 5)': out_channels}  # a single group
+    conv = ICConv2d(in_channels, out_channels, bias=rng.random() < 0.5, pattern=entry,
+                    strategy='band')
+    x = torch.randn(rng.choice([1, 3]), in_channels, rng.randint(1, 17), rng.randint(1, 17))
+    check_against_reference(conv, entry, x)
+
+
+def test_band_kernel_in_float64_channels_last_and_non_contiguous():
+    entry = {'(0, 0)': 3, '(2, 1)': 0, '(1, 3)': 4, '(4, 0)': 2}
+    conv = ICConv2d(5, 9, pattern=entry, strategy='band').double()
+    skip_unsupported(conv, torch.float64)
+    x = torch.randn(2, 5, 11, 13, dtype=torch.float64).to(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    expected = reference_ic_conv(x, conv.weight, None, per_channel_dilations(entry, 9))
+    gx_ref, gw_ref = torch.autograd.grad(expected.sum(), (x, conv.weight))
+    actual = conv(x)
+    gx, gw = torch.autograd.grad(actual.sum(), (x, conv.weight))
+    for got, want in ((actual, expected), (gx, gx_ref), (gw, gw_ref)):
+        torch.testing.assert_close(got, want, atol=1e-10, rtol=1e-10)
+    x_t = torch.randn(2, 5, 13, 11).transpose(2, 3)  # non-contiguous, float32
+    check_against_reference(ICConv2d(5, 9, pattern=entry, strategy='band'), entry, x_t)
+
+
 @pytest.mark.parametrize('relative', RESNET_PATTERNS)
 def test_published_patterns_match_reference(relative):
     """Every strategy on every entry (the slow reference is computed once per entry)."""
@@ -95,6 +130,9 @@ def test_published_patterns_match_reference(relative):
         expected = expected_grads = None
         for strategy in STRATEGIES:
             conv = ICConv2d(4, out_channels, stride=stride, pattern=entry, strategy=strategy)
+            cls = STRATEGY_TABLE[strategy]
+            if cls.unavailable_reason() or not cls.supports(conv.spec, x.device, x.dtype, True):
+                continue  # e.g. 'band' on the strided entries (covered by the random tests)
             with torch.no_grad():
                 conv.weight.copy_(weight)
             x_in = x.clone().requires_grad_(True)
@@ -125,6 +163,7 @@ def test_resnext_published_pattern_per_cardinality_group(strategy):
 def test_bfloat16_autocast_within_bf16_tolerance(strategy):
     entry = {'(0, 0)': 4, '(3, 2)': 4}
     conv = ICConv2d(8, 8, pattern=entry, strategy=strategy)
+    skip_unsupported(conv, torch.bfloat16)
     x = torch.randn(2, 8, 12, 12)
     expected = reference_ic_conv(x, conv.weight.detach(), None, per_channel_dilations(entry, 8))
     with torch.autocast('cpu', dtype=torch.bfloat16):

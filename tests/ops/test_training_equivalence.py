@@ -1,4 +1,4 @@
-"""A small ICResNet trained a few SGD steps with ``tap`` and with ``loop`` ends equal."""
+"""A small ICResNet trained a few SGD steps with a fast strategy and with ``loop`` ends equal."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import random
 import pytest
 import torch
 from reference_impl import random_entry
+
+from mmicconv.ops.extension import extension_error
 
 pytest.importorskip('mmdet')
 
@@ -18,7 +20,7 @@ def small_pattern(seed: int) -> list:
             for stage, blocks in enumerate((3, 4, 6, 3)) for _ in range(blocks)]
 
 
-def train(strategy: str, pattern: list, steps: int = 3) -> dict:
+def train(strategy: str, pattern: list, steps: int = 3, used: set | None = None) -> dict:
     from mmdet.models.backbones import ResNet
 
     from mmicconv.models.ic_resnet import convert_to_ic
@@ -36,12 +38,20 @@ def train(strategy: str, pattern: list, steps: int = 3) -> dict:
         loss = sum((o * torch.linspace(-1, 1, o.shape[1]).view(1, -1, 1, 1)).mean() for o in model(x))
         loss.backward()
         opt.step()
+    if used is not None:
+        used.update(type(ex).name for m in model.modules() for ex in getattr(m, '_executors', {}).values())
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def test_tap_and_loop_train_to_equal_weights():
+@pytest.mark.parametrize('strategy', ['tap', 'auto'])
+def test_fast_strategy_and_loop_train_to_equal_weights(strategy):
+    """``auto``: the compiled ``band`` kernel on stride-1 layers, ``tap`` on strided ones."""
     pattern = small_pattern(3)
-    start, loop, tap = train('loop', pattern, steps=0), train('loop', pattern), train('tap', pattern)
+    used: set = set()
+    start, loop = train('loop', pattern, steps=0), train('loop', pattern)
+    tap = train(strategy, pattern, used=used)
+    expected = {'tap'} if strategy == 'tap' or extension_error() else {'band', 'tap'}
+    assert used == expected
     moved = max((loop[k] - start[k]).abs().max().item() for k in loop if k.endswith('conv2.weight'))
     assert moved > 1e-3, 'the IC conv weights should have been trained'
     assert loop.keys() == tap.keys()

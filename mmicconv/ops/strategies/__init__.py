@@ -6,9 +6,12 @@ The environment variable ``MMICCONV_STRATEGY=<name>`` overrides ``'auto'``
 everywhere (for debugging and benchmarks); an explicit ``strategy=`` argument
 overrides both.
 
-Strategies shipped (highest priority first): ``tap`` (one GEMM for the nine
-taps of all channels, then two one-axis shift stages; ``groups=1``) and
-``loop`` (the paper's one-conv-per-dilation-group, used for ``groups > 1``).
+Strategies shipped (highest priority first): ``band`` (the compiled banded
+per-tap kernel: CPU, stride 1, ``groups=1``, float32/64; needs the extension
+built at install time), ``tap`` (pure PyTorch: one GEMM for the nine taps of
+all channels, then two one-axis shift stages; ``groups=1``, any stride,
+device and float dtype) and ``loop`` (the paper's one conv per dilation
+group, used for ``groups > 1``).
 A strategy whose optional kernel is missing (``unavailable_reason()``) is
 skipped by ``'auto'`` with a one-time warning, and refused when named.
 """
@@ -21,6 +24,7 @@ from typing import Dict, Set, Type
 
 import torch
 
+from .band import BandStrategy
 from .base import ICConvSpec, ICConvStrategy, Segment
 from .loop import LoopStrategy
 from .tap import TapStrategy
@@ -31,7 +35,8 @@ __all__ = ['ICConvSpec', 'ICConvStrategy', 'Segment', 'STRATEGIES', 'available_s
 ENV_VAR = 'MMICCONV_STRATEGY'
 
 #: name -> strategy class. A read-only table of what this package ships.
-STRATEGIES: Dict[str, Type[ICConvStrategy]] = {cls.name: cls for cls in (LoopStrategy, TapStrategy)}
+STRATEGIES: Dict[str, Type[ICConvStrategy]] = {
+    cls.name: cls for cls in (LoopStrategy, TapStrategy, BandStrategy)}
 
 
 def available_strategies() -> list[str]:
