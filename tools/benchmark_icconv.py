@@ -46,7 +46,8 @@ import torch.nn as nn
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mmicconv.ops import ICConv2d, available_strategies  # noqa: E402
+from mmicconv.ops import ICConv2d  # noqa: E402
+from mmicconv.ops.strategies import STRATEGIES  # noqa: E402
 from mmicconv.pattern import Pattern  # noqa: E402
 
 PATTERN_FILES = {'k9': 'detection/ic_resnet50_k9.json', 'k13': 'human_pose/ic_resnet50_k13.json'}
@@ -124,6 +125,15 @@ def ratio_rows(times: Dict[str, float], base: str = 'plain') -> Dict[str, Dict[s
     return rows
 
 
+def runs_here(conv: ICConv2d, device: torch.device) -> bool:
+    """Whether the conv's named strategy supports this layer (e.g. 'band': stride 1 only)."""
+    if conv.strategy == 'auto':
+        return True
+    cls = STRATEGIES[conv.strategy]
+    return cls.unavailable_reason() is None and all(
+        cls.supports(conv.spec, device, torch.float32, training) for training in (False, True))
+
+
 def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int, modes: Sequence[str],
                  strategies: Sequence[str], repeats: int, device: torch.device) -> List[dict]:
     results = []
@@ -135,7 +145,9 @@ def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int,
                 plain = nn.Conv2d(channels, channels, 3, stride, 1, bias=False).to(device)
                 models: Dict[str, nn.Module] = {'plain': plain}
                 for strategy in strategies:
-                    models[strategy] = ICConv2d.from_conv(plain, pattern[index], strategy=strategy)
+                    conv = ICConv2d.from_conv(plain, pattern[index], strategy=strategy)
+                    if runs_here(conv, device):
+                        models[strategy] = conv
                 for mode in modes:
                     xin = x.clone().requires_grad_(mode == 'train')
                     steps = {n: make_step(m, xin, mode) for n, m in models.items()}
@@ -230,8 +242,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--batch', type=int, default=2)
     p.add_argument('--modes', nargs='+', default=['fwd', 'train'], choices=['fwd', 'train'])
     p.add_argument('--levels', nargs='+', default=['layer', 'backbone'], choices=['layer', 'backbone'])
-    p.add_argument('--strategies', nargs='+', default=available_strategies(),
-                   help="ICConv2d strategies to time ('auto' allowed); 'loop' is the paper baseline")
+    p.add_argument('--strategies', nargs='+', default=['loop', 'tap', 'auto'],
+                   help="ICConv2d strategies to time: 'loop' (the paper's, the baseline), 'tap', "
+                        "'band' (layers it supports only) or 'auto' (what ICResNet uses by default: "
+                        "band on stride-1 layers when compiled, else tap)")
     p.add_argument('--repeats', type=int, default=5, help='interleaved rounds (median reported)')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--device', default='cpu')

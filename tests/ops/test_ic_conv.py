@@ -82,17 +82,18 @@ def test_channels_last_and_non_contiguous_inputs(strategy):
     check_against_reference(conv, entry, x_t)
 
 
-@pytest.mark.parametrize('seed', range(16))
-def test_band_kernel_on_random_stride1_patterns(seed, monkeypatch):
-    """The compiled kernel: one-row bands, a partial last band, one band; sizes from 1."""
+@pytest.mark.parametrize('seed', range(24))
+def test_band_kernel_on_random_patterns(seed, monkeypatch):
+    """The compiled kernel: one-row bands, a partial last band, one band; sizes from 1; strides."""
     rng = random.Random(1000 + seed)
     monkeypatch.setattr(band_module, 'BAND_COLUMNS', rng.choice([1, 8, 30, 10 ** 6]))
     out_channels, in_channels = rng.randint(1, 12), rng.randint(1, 5)
     entry = random_entry(rng, out_channels, max_dilation=6)
     if seed == 0:
         entry = {'(5, 5)': out_channels}  # a single group
-    conv = ICConv2d(in_channels, out_channels, bias=rng.random() < 0.5, pattern=entry,
-                    strategy='band')
+    stride = rng.choice([1, 2, 3]) if seed else 1
+    conv = ICConv2d(in_channels, out_channels, stride=stride, bias=rng.random() < 0.5,
+                    pattern=entry, strategy='band')
     x = torch.randn(rng.choice([1, 3]), in_channels, rng.randint(1, 17), rng.randint(1, 17))
     check_against_reference(conv, entry, x)
 

@@ -33,9 +33,9 @@ def test_auto_picks_band_tap_or_loop_by_spec_and_dtype(monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
     assert select_strategy('auto', spec_of(), CPU, torch.float32, True) is BandStrategy
     assert select_strategy('auto', spec_of(), CPU, torch.float64, False) is BandStrategy
-    # bfloat16 (autocast) and strided layers: the pure-PyTorch per-tap strategy
+    assert select_strategy('auto', spec_of(stride=2), CPU, torch.float32, True) is BandStrategy
+    # bfloat16 (autocast) and other devices: the pure-PyTorch per-tap strategy
     assert select_strategy('auto', spec_of(), CPU, torch.bfloat16, False) is TapStrategy
-    assert select_strategy('auto', spec_of(stride=2), CPU, torch.float32, True) is TapStrategy
     assert select_strategy('auto', spec_of(groups=2), CPU, torch.float32, True).name == 'loop'
     assert select_strategy('auto', spec_of(), torch.device('meta'), torch.float32, True) is TapStrategy
 

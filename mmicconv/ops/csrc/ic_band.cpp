@@ -9,6 +9,8 @@
 // to stay in cache) and immediately added into the output rows it feeds.
 // Backward mirrors it: per band, gather dZ from the output gradient, then
 // dx_band = W9^T @ dZ and dW9 += dZ @ x_band^T (two GEMMs, as for a conv).
+// Strided convs run the same per input phase (sub-grid), each phase with only
+// the W9 rows that read it, so no FLOP is wasted (the *_rows functions).
 //
 // The GEMMs are ATen's (MKL / oneDNN); the shift loops are plain C++ that the
 // compiler vectorises (an AVX2 clone is selected at run time when available).
@@ -104,6 +106,65 @@ MMICCONV_CLONES void gather_band(T* dz, const T* g, const int64_t* dil, int64_t 
   });
 }
 
+
+// Strided convs run per input phase with a list of Z rows (see band_forward_rows):
+// Z row k (sorted by output channel, rows of channel o in [ptr[o], ptr[o + 1]))
+// feeds y[o, r + a[k], c + b[k]] from its phase position (r, c).
+template <typename T>
+MMICCONV_CLONES void scatter_rows(const T* z, T* y, const int64_t* ptr, const int64_t* a,
+                                  const int64_t* b, int64_t cout, int64_t out_h, int64_t out_w,
+                                  int64_t width, int64_t r0, int64_t rows) {
+  const int64_t plane = rows * width;
+  at::parallel_for(0, cout, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      T* yo = y + o * out_h * out_w;
+      for (int64_t k = ptr[o]; k < ptr[o + 1]; ++k) {
+        const int64_t c_lo = std::max<int64_t>(0, -b[k]);
+        const int64_t c_hi = std::min<int64_t>(width, out_w - b[k]);
+        if (c_hi <= c_lo) continue;
+        const T* zk = z + k * plane;
+        for (int64_t rr = 0; rr < rows; ++rr) {
+          const int64_t h = r0 + rr + a[k];
+          if (h < 0 || h >= out_h) continue;
+          T* yr = yo + h * out_w + b[k];
+          const T* zr = zk + rr * width;
+          for (int64_t c = c_lo; c < c_hi; ++c) yr[c] += zr[c];
+        }
+      }
+    }
+  });
+}
+
+// The adjoint of scatter_rows: dz[k, rr, c] = g[o, r0 + rr + a[k], c + b[k]] (zero outside).
+template <typename T>
+MMICCONV_CLONES void gather_rows(T* dz, const T* g, const int64_t* ptr, const int64_t* a,
+                                 const int64_t* b, int64_t cout, int64_t out_h, int64_t out_w,
+                                 int64_t width, int64_t r0, int64_t rows) {
+  const int64_t plane = rows * width;
+  at::parallel_for(0, cout, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      const T* go = g + o * out_h * out_w;
+      for (int64_t k = ptr[o]; k < ptr[o + 1]; ++k) {
+        const int64_t c_lo = std::min<int64_t>(width, std::max<int64_t>(0, -b[k]));
+        const int64_t c_hi = std::max<int64_t>(c_lo, std::min<int64_t>(width, out_w - b[k]));
+        T* dk = dz + k * plane;
+        for (int64_t rr = 0; rr < rows; ++rr) {
+          const int64_t h = r0 + rr + a[k];
+          T* dr = dk + rr * width;
+          if (h < 0 || h >= out_h) {
+            std::fill(dr, dr + width, T(0));
+            continue;
+          }
+          const T* gr = go + h * out_w + b[k];
+          std::fill(dr, dr + c_lo, T(0));
+          for (int64_t c = c_lo; c < c_hi; ++c) dr[c] = gr[c];
+          std::fill(dr + c_hi, dr + width, T(0));
+        }
+      }
+    }
+  });
+}
+
 void check_args(const torch::Tensor& x, const torch::Tensor& w9, const torch::Tensor& dil) {
   TORCH_CHECK(x.device().is_cpu() && w9.device().is_cpu(), "ic_band: CPU tensors only");
   TORCH_CHECK(x.dim() == 4 && x.is_contiguous(), "ic_band: x must be a contiguous NCHW tensor");
@@ -183,6 +244,97 @@ std::vector<torch::Tensor> band_backward(const torch::Tensor& grad, const torch:
   return {dx, dw9};
 }
 
+
+void check_rows(const torch::Tensor& w_rows, const torch::Tensor& ptr, const torch::Tensor& a,
+                const torch::Tensor& b, int64_t cout) {
+  for (const auto* t : {&ptr, &a, &b}) {
+    TORCH_CHECK(t->scalar_type() == torch::kLong && t->is_contiguous() && t->dim() == 1,
+                "ic_band: row tables must be contiguous int64 vectors");
+  }
+  TORCH_CHECK(ptr.size(0) == cout + 1 && a.size(0) == w_rows.size(0) &&
+                  b.size(0) == w_rows.size(0) && ptr[cout].item<int64_t>() == w_rows.size(0),
+              "ic_band: row tables do not match the weight rows");
+}
+
+// One input phase of a strided IC conv: x_phase [N, C_in, Hp, Wp] (contiguous),
+// w_rows [R, C_in] (the W9 rows reading this phase, sorted by output channel),
+// ptr [C_out + 1], a/b [R]: row k of Z at phase position (r, c) adds into
+// y[:, o, r + a[k], c + b[k]]. Accumulates into y [N, C_out, Ho, Wo].
+void band_forward_rows(const torch::Tensor& x_phase, const torch::Tensor& w_rows,
+                       const torch::Tensor& ptr, const torch::Tensor& a, const torch::Tensor& b,
+                       torch::Tensor& y, int64_t band) {
+  TORCH_CHECK(x_phase.dim() == 4 && x_phase.is_contiguous() && w_rows.is_contiguous() &&
+                  w_rows.dim() == 2 && w_rows.size(1) == x_phase.size(1) && y.is_contiguous() &&
+                  y.dim() == 4 && y.size(0) == x_phase.size(0) &&
+                  y.scalar_type() == x_phase.scalar_type() &&
+                  w_rows.scalar_type() == x_phase.scalar_type(),
+              "ic_band: bad shapes for band_forward_rows");
+  const int64_t n = x_phase.size(0), cin = x_phase.size(1), height = x_phase.size(2),
+                width = x_phase.size(3), cout = y.size(1), out_h = y.size(2), out_w = y.size(3);
+  check_rows(w_rows, ptr, a, b, cout);
+  const int64_t R = w_rows.size(0);
+  if (R == 0 || height == 0 || width == 0) return;
+  band = std::max<int64_t>(1, std::min(band, height));
+  auto z = torch::empty({R, band * width}, x_phase.options());
+  for (int64_t img = 0; img < n; ++img) {
+    auto xi = x_phase[img].view({cin, height * width});
+    for (int64_t r0 = 0; r0 < height; r0 += band) {
+      const int64_t rows = std::min(band, height - r0);
+      auto zb = z.narrow(1, 0, rows * width);
+      at::mm_out(zb, w_rows, xi.narrow(1, r0 * width, rows * width));
+      auto zc = rows == band ? z : zb.contiguous();
+      AT_DISPATCH_FLOATING_TYPES(x_phase.scalar_type(), "ic_band_forward_rows", [&] {
+        scatter_rows<scalar_t>(zc.data_ptr<scalar_t>(), y[img].data_ptr<scalar_t>(),
+                               ptr.data_ptr<int64_t>(), a.data_ptr<int64_t>(),
+                               b.data_ptr<int64_t>(), cout, out_h, out_w, width, r0, rows);
+      });
+    }
+  }
+}
+
+// The backward of band_forward_rows: (dx_phase, dw_rows), undefined when not needed.
+std::vector<torch::Tensor> band_backward_rows(const torch::Tensor& grad,
+                                              const torch::Tensor& x_phase,
+                                              const torch::Tensor& w_rows,
+                                              const torch::Tensor& ptr, const torch::Tensor& a,
+                                              const torch::Tensor& b, int64_t band, bool need_x,
+                                              bool need_w) {
+  TORCH_CHECK(grad.is_contiguous() && grad.dim() == 4 && x_phase.is_contiguous() &&
+                  x_phase.dim() == 4 && w_rows.is_contiguous() && grad.size(0) == x_phase.size(0),
+              "ic_band: bad shapes for band_backward_rows");
+  const int64_t n = x_phase.size(0), cin = x_phase.size(1), height = x_phase.size(2),
+                width = x_phase.size(3), cout = grad.size(1), out_h = grad.size(2),
+                out_w = grad.size(3);
+  check_rows(w_rows, ptr, a, b, cout);
+  const int64_t R = w_rows.size(0);
+  torch::Tensor dx, dw;
+  if (need_x) dx = torch::zeros_like(x_phase);
+  if (need_w) dw = torch::zeros_like(w_rows);
+  if (R == 0 || height == 0 || width == 0) return {dx, dw};
+  band = std::max<int64_t>(1, std::min(band, height));
+  auto dz = torch::empty({R, band * width}, x_phase.options());
+  auto wt = w_rows.t();
+  for (int64_t img = 0; img < n; ++img) {
+    auto xi = x_phase[img].view({cin, height * width});
+    auto gi = grad[img];
+    for (int64_t r0 = 0; r0 < height; r0 += band) {
+      const int64_t rows = std::min(band, height - r0);
+      auto dzb = rows == band ? dz : torch::empty({R, rows * width}, x_phase.options());
+      AT_DISPATCH_FLOATING_TYPES(x_phase.scalar_type(), "ic_band_backward_rows", [&] {
+        gather_rows<scalar_t>(dzb.data_ptr<scalar_t>(), gi.data_ptr<scalar_t>(),
+                              ptr.data_ptr<int64_t>(), a.data_ptr<int64_t>(),
+                              b.data_ptr<int64_t>(), cout, out_h, out_w, width, r0, rows);
+      });
+      if (need_x) {
+        auto dxb = dx[img].view({cin, height * width}).narrow(1, r0 * width, rows * width);
+        at::mm_out(dxb, wt, dzb);
+      }
+      if (need_w) dw.addmm_(dzb, xi.narrow(1, r0 * width, rows * width).t());
+    }
+  }
+  return {dx, dw};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -190,4 +342,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("band_forward", &band_forward, "IC conv forward, stride 1 (x, w9, dilations, band)");
   m.def("band_backward", &band_backward,
         "IC conv backward, stride 1 (grad, x, w9, dilations, band, need_x, need_w)");
+  m.def("band_forward_rows", &band_forward_rows,
+        "one input phase of a strided IC conv (x_phase, w_rows, ptr, a, b, y, band)");
+  m.def("band_backward_rows", &band_backward_rows,
+        "backward of band_forward_rows (grad, x_phase, w_rows, ptr, a, b, band, need_x, need_w)");
 }

@@ -8,14 +8,20 @@ band of input rows at a time, sized to stay in cache, and adds it into the
 output rows it feeds right away. Backward gathers ``dZ`` per band and runs
 the two GEMMs of a conv backward (``W9^T @ dZ`` and ``dZ @ x^T``).
 
-Scope: CPU, stride 1, ``groups=1``, float32/float64 (bfloat16 autocast and
-strided layers use ``tap``). Needs the extension built at install time;
-without it ``'auto'`` falls back to ``tap`` with a one-time warning.
+Strided convs run per input phase (the sub-grid ``x[:, :, p::s, q::s]``),
+each phase with only the ``W9`` rows whose taps read it, so no FLOP is
+wasted; the plan (which rows, and where each adds into the output) is built
+once per layer.
+
+Scope: CPU, ``groups=1``, float32/float64 (bfloat16 autocast uses ``tap``).
+Needs the extension built at install time; without it ``'auto'`` falls back
+to ``tap`` with a one-time warning.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, List, Optional, Tuple
 
 import torch
 
@@ -33,6 +39,85 @@ BAND_COLUMNS = 512
 def band_rows(height: int, width: int) -> int:
     """Input rows per band for a ``height x width`` map (about :data:`BAND_COLUMNS` columns)."""
     return max(1, min(height, round(BAND_COLUMNS / width)))
+
+
+@dataclass(frozen=True)
+class PhaseRows:
+    """The ``W9`` rows that read input phase ``(p, q)`` and where they add.
+
+    Row ``k`` (``rows[k]`` of ``W9``, sorted by output channel; those of channel
+    ``o`` are ``ptr[o]:ptr[o + 1]``) read at phase position ``(r, c)`` adds into
+    the output at ``(r + a[k], c + b[k])``.
+    """
+
+    phase: Tuple[int, int]
+    rows: torch.Tensor
+    ptr: torch.Tensor
+    a: torch.Tensor
+    b: torch.Tensor
+
+
+def phase_rows(spec: ICConvSpec) -> List[PhaseRows]:
+    """The per-phase row tables of a strided IC conv (tap ``(i, j)`` row ``(3i + j) C + o``)."""
+    (sh, sw), c_out = spec.stride, spec.out_channels
+    tables: dict = {}
+    for o, (dh, dw) in enumerate(spec.channel_dilations().tolist()):
+        for i in range(3):
+            for j in range(3):
+                e, f = (i - 1) * dh, (j - 1) * dw
+                # input row sh*h + e = sh*(h + e // sh) + e % sh: phase e % sh, shifted by e // sh
+                entry = ((3 * i + j) * c_out + o, o, -(e // sh), -(f // sw))
+                tables.setdefault((e % sh, f % sw), []).append(entry)
+    phases = []
+    for phase, entries in sorted(tables.items()):
+        entries.sort(key=lambda entry: (entry[1], entry[0]))
+        counts = torch.bincount(torch.tensor([e[1] for e in entries]), minlength=c_out)
+        ptr = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+        rows, _, a, b = (torch.tensor(column, dtype=torch.long) for column in zip(*entries))
+        phases.append(PhaseRows(phase, rows, ptr, a, b))
+    return phases
+
+
+def _phase_input(x: torch.Tensor, phase: Tuple[int, int], stride: Tuple[int, int]) -> torch.Tensor:
+    return x[:, :, phase[0]::stride[0], phase[1]::stride[1]].contiguous()
+
+
+class _StridedBandConv(torch.autograd.Function):
+    """The strided IC conv, one banded GEMM + scatter per input phase."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, w9: torch.Tensor, phases: List[PhaseRows],
+                stride: Tuple[int, int]) -> torch.Tensor:
+        ext = load_extension()
+        n, _, h, w = x.shape
+        out = x.new_zeros(n, w9.shape[0] // 9, (h - 1) // stride[0] + 1, (w - 1) // stride[1] + 1)
+        for table in phases:
+            xp = _phase_input(x, table.phase, stride)
+            ext.band_forward_rows(xp, w9.index_select(0, table.rows), table.ptr, table.a, table.b,
+                                  out, band_rows(xp.shape[2], xp.shape[3]))
+        ctx.save_for_backward(x, w9)
+        ctx.phases, ctx.stride = phases, stride
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
+        x, w9 = ctx.saved_tensors
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if not (need_x or need_w):
+            return None, None, None, None
+        ext, grad, stride = load_extension(), grad.contiguous(), ctx.stride
+        dx = torch.zeros_like(x) if need_x else None
+        dw9 = torch.zeros_like(w9) if need_w else None
+        for table in ctx.phases:
+            xp = _phase_input(x, table.phase, stride)
+            dxp, dwp = ext.band_backward_rows(grad, xp, w9.index_select(0, table.rows), table.ptr,
+                                              table.a, table.b, band_rows(xp.shape[2], xp.shape[3]),
+                                              need_x, need_w)
+            if need_x:
+                dx[:, :, table.phase[0]::stride[0], table.phase[1]::stride[1]] = dxp
+            if need_w:
+                dw9.index_copy_(0, table.rows, dwp)
+        return dx, dw9, None, None
 
 
 class _BandConv(torch.autograd.Function):
@@ -66,8 +151,10 @@ class BandStrategy(ICConvStrategy):
 
     def __init__(self, spec: ICConvSpec) -> None:
         super().__init__(spec)
-        #: ``[C_out, 2]`` (dh, dw) per output channel, the kernel's plan
+        #: the kernel's plan: ``[C_out, 2]`` (dh, dw) per output channel (stride 1) or the
+        #: row tables of each input phase (strided)
         self.dilations = spec.channel_dilations().contiguous()
+        self.phases = phase_rows(spec) if spec.stride != (1, 1) else []
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:
@@ -76,12 +163,14 @@ class BandStrategy(ICConvStrategy):
     @classmethod
     def supports(cls, spec: ICConvSpec, device: torch.device, dtype: torch.dtype,
                  training: bool) -> bool:
-        return (device.type == 'cpu' and spec.groups == 1 and spec.stride == (1, 1)
-                and dtype in (torch.float32, torch.float64))
+        return device.type == 'cpu' and spec.groups == 1 and dtype in (torch.float32, torch.float64)
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor,
                 bias: Optional[torch.Tensor]) -> torch.Tensor:
         c_out, c_in = weight.shape[:2]
         w9 = weight.permute(2, 3, 0, 1).reshape(9 * c_out, c_in).to(x.dtype).contiguous()
-        out = _BandConv.apply(x, w9, self.dilations)
+        if self.phases:
+            out = _StridedBandConv.apply(x, w9, self.phases, self.spec.stride)
+        else:
+            out = _BandConv.apply(x, w9, self.dilations)
         return out if bias is None else out + bias.to(out.dtype).view(1, -1, 1, 1)
