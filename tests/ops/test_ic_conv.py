@@ -226,3 +226,31 @@ def test_mmcv_conv_registry_builds_icconv():
                              stride=1, padding=1, bias=False)
     assert isinstance(layer, ICConv2d)
     assert [g.dilation for g in layer.pattern.groups] == [(1, 1), (2, 3)]
+
+
+def test_band_inference_weight_cache_follows_every_weight_change():
+    """The no-grad W9 copy is reused, but never after the weight changed."""
+    entry = {'(0, 0)': 2, '(0, 3)': 2, '(2, 1)': 2}
+    conv = ICConv2d(4, 6, stride=2, pattern=entry, strategy='band').eval()
+    skip_unsupported(conv)
+    reference = ICConv2d(4, 6, stride=2, pattern=entry, strategy='loop').eval()
+    x = torch.randn(2, 4, 9, 9)
+
+    def check() -> None:
+        reference.weight.data = conv.weight.detach().clone()
+        with torch.no_grad():
+            torch.testing.assert_close(conv(x), reference(x), atol=1e-5, rtol=1e-5)
+
+    check()
+    with torch.no_grad():
+        conv.weight.mul_(-2)  # in place
+    check()
+    conv.load_state_dict({'weight': torch.randn(6, 4, 3, 3)})
+    check()
+    conv.weight.data = torch.randn(6, 4, 3, 3)  # new storage
+    check()
+    conv.weight = torch.nn.Parameter(torch.randn(6, 4, 3, 3))  # new Parameter
+    check()
+    out = conv.train()(x)  # with autograd: no cache, gradients flow to the weight
+    out.sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0

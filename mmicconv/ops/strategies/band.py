@@ -155,6 +155,8 @@ class BandStrategy(ICConvStrategy):
         #: row tables of each input phase (strided)
         self.dilations = spec.channel_dilations().contiguous()
         self.phases = phase_rows(spec) if spec.stride != (1, 1) else []
+        self._w9_key: Optional[tuple] = None
+        self._w9: Optional[torch.Tensor] = None
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:
@@ -165,10 +167,26 @@ class BandStrategy(ICConvStrategy):
                  training: bool) -> bool:
         return device.type == 'cpu' and spec.groups == 1 and dtype in (torch.float32, torch.float64)
 
+    def weight_rows(self, weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``W9`` (``[9 * C_out, C_in]``, tap-major) in ``dtype``.
+
+        Without autograd (inference) the copy is kept and reused until the
+        weight changes (any in-place update bumps its version), as inference
+        engines prepack weights; with autograd it is rebuilt every call.
+        """
+        c_out, c_in = weight.shape[:2]
+        if torch.is_grad_enabled() and weight.requires_grad:
+            self._w9_key = self._w9 = None
+            return weight.permute(2, 3, 0, 1).reshape(9 * c_out, c_in).to(dtype).contiguous()
+        key = (id(weight), weight.data_ptr(), weight._version, dtype)
+        if key != self._w9_key:
+            self._w9 = weight.detach().permute(2, 3, 0, 1).reshape(9 * c_out, c_in).to(dtype).contiguous()
+            self._w9_key = key
+        return self._w9
+
     def forward(self, x: torch.Tensor, weight: torch.Tensor,
                 bias: Optional[torch.Tensor]) -> torch.Tensor:
-        c_out, c_in = weight.shape[:2]
-        w9 = weight.permute(2, 3, 0, 1).reshape(9 * c_out, c_in).to(x.dtype).contiguous()
+        w9 = self.weight_rows(weight, x.dtype)
         if self.phases:
             out = _StridedBandConv.apply(x, w9, self.phases, self.spec.stride)
         else:
