@@ -2,7 +2,7 @@
 
 Built on mmengine's ``collect_env`` (Python, torch, CUDA, compilers, ...),
 extended with the OpenMMLab packages, whether mmcv's ops are compiled, the
-IC conv strategies, and the registries ``ICResNet`` is in.
+IC conv strategies and compiled kernels, and the registries ``ICResNet`` is in.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def collect_env() -> Dict[str, str]:
             info[name] = 'not installed'
     info['mmcv ops'] = _mmcv_ops_status()
     info['IC conv strategies'] = ', '.join(available_strategies())
+    from mmicconv.ops.extension import extension_error
+    error = extension_error()
+    info['mmicconv compiled kernels'] = 'built' if error is None else f'missing: {error}'
     registries = []
     for framework in ('mmdet', 'mmpose'):
         try:

@@ -17,7 +17,16 @@ def test_env_report_names_ops_and_registries():
     assert report['mmcv ops'] == 'compiled'
     assert report['ICResNet registered in'] == 'mmdet.registry.MODELS, mmpose.registry.MODELS'
     assert report['mmcv'] == '2.1.0' and report['PyTorch'].startswith('2.')
-    assert 'loop' in report['IC conv strategies'].split(', ')
+    assert {'loop', 'tap', 'band'} <= set(report['IC conv strategies'].split(', '))
+    kernels = report['mmicconv compiled kernels']
+    assert kernels == 'built' or kernels.startswith('missing: ')
+
+
+@pytest.mark.skipif(not (REPO / '.venv' / '.mmicconv-stack').is_file() or os.environ.get('MMICCONV_VENV'),
+                    reason='the stack was not installed by tools/install.sh into .venv')
+def test_install_script_builds_the_compiled_kernels():
+    from mmicconv.ops.extension import extension_error
+    assert extension_error() is None
 
 
 @pytest.mark.skipif(not (REPO / '.venv' / '.mmicconv-stack').is_file() or os.environ.get('MMICCONV_VENV'),
