@@ -254,3 +254,15 @@ def test_band_inference_weight_cache_follows_every_weight_change():
     out = conv.train()(x)  # with autograd: no cache, gradients flow to the weight
     out.sum().backward()
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_band_kernel_packs_small_images_into_one_gemm(stride, monkeypatch):
+    """Maps smaller than a band: 2 images per GEMM, then the odd one alone."""
+    monkeypatch.setattr(band_module, 'BAND_COLUMNS', 2 * 4 * 5 if stride == 1 else 2 * 2 * 3)
+    entry = {'(0, 0)': 2, '(1, 2)': 3, '(3, 0)': 2}
+    conv = ICConv2d(3, 7, stride=stride, pattern=entry, strategy='band')
+    skip_unsupported(conv)
+    x = torch.randn(3, 3, 4, 5)
+    assert band_module.chunking(*((4, 5) if stride == 1 else (2, 3))) == ((4, 2) if stride == 1 else (2, 2))
+    check_against_reference(conv, entry, x)

@@ -52,12 +52,12 @@ inline void gather_three_taps(T* __restrict dz0, T* __restrict dz1, T* __restric
   for (int64_t c = dw; c < width; ++c) dz2[c] = g[c - dw];
 }
 
-// Add the band's Z (rows r0 .. r0 + rows of the input, layout [9 * C_out, rows, W])
-// of one image into its output y ([C_out, H, W]).
+// Add the band's Z (rows r0 .. r0 + rows of one image's input, Z row k at z + k * plane,
+// [rows, W] each) into that image's output y ([C_out, H, W]).
 template <typename T>
 MMICCONV_CLONES void scatter_band(const T* z, T* y, const int64_t* dil, int64_t cout,
-                                  int64_t height, int64_t width, int64_t r0, int64_t rows) {
-  const int64_t plane = rows * width;
+                                  int64_t height, int64_t width, int64_t r0, int64_t rows,
+                                  int64_t plane) {
   at::parallel_for(0, cout, 1, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       const int64_t dh = dil[2 * o], dw = dil[2 * o + 1];
@@ -77,11 +77,11 @@ MMICCONV_CLONES void scatter_band(const T* z, T* y, const int64_t* dil, int64_t 
   });
 }
 
-// The adjoint of scatter_band: dZ [9 * C_out, rows, W] of the band from g [C_out, H, W].
+// The adjoint of scatter_band: dZ (row k at dz + k * plane) of the band from g [C_out, H, W].
 template <typename T>
 MMICCONV_CLONES void gather_band(T* dz, const T* g, const int64_t* dil, int64_t cout,
-                                 int64_t height, int64_t width, int64_t r0, int64_t rows) {
-  const int64_t plane = rows * width;
+                                 int64_t height, int64_t width, int64_t r0, int64_t rows,
+                                 int64_t plane) {
   at::parallel_for(0, cout, 1, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       const int64_t dh = dil[2 * o], dw = dil[2 * o + 1];
@@ -113,8 +113,7 @@ MMICCONV_CLONES void gather_band(T* dz, const T* g, const int64_t* dil, int64_t 
 template <typename T>
 MMICCONV_CLONES void scatter_rows(const T* z, T* y, const int64_t* ptr, const int64_t* a,
                                   const int64_t* b, int64_t cout, int64_t out_h, int64_t out_w,
-                                  int64_t width, int64_t r0, int64_t rows) {
-  const int64_t plane = rows * width;
+                                  int64_t width, int64_t r0, int64_t rows, int64_t plane) {
   at::parallel_for(0, cout, 1, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       T* yo = y + o * out_h * out_w;
@@ -139,8 +138,7 @@ MMICCONV_CLONES void scatter_rows(const T* z, T* y, const int64_t* ptr, const in
 template <typename T>
 MMICCONV_CLONES void gather_rows(T* dz, const T* g, const int64_t* ptr, const int64_t* a,
                                  const int64_t* b, int64_t cout, int64_t out_h, int64_t out_w,
-                                 int64_t width, int64_t r0, int64_t rows) {
-  const int64_t plane = rows * width;
+                                 int64_t width, int64_t r0, int64_t rows, int64_t plane) {
   at::parallel_for(0, cout, 1, [&](int64_t begin, int64_t end) {
     for (int64_t o = begin; o < end; ++o) {
       const T* go = g + o * out_h * out_w;
@@ -165,6 +163,56 @@ MMICCONV_CLONES void gather_rows(T* dz, const T* g, const int64_t* ptr, const in
   });
 }
 
+// The GEMM columns of one chunk: `count` whole images side by side (small maps),
+// or the input rows r0 .. r0 + rows of one image (large maps).
+struct Chunk {
+  int64_t img, count, r0, rows;
+};
+
+std::vector<Chunk> make_chunks(int64_t n, int64_t height, int64_t band, int64_t images) {
+  std::vector<Chunk> chunks;
+  band = std::max<int64_t>(1, std::min(band, height));
+  if (band == height && images > 1) {
+    for (int64_t i = 0; i < n; i += images) chunks.push_back({i, std::min(images, n - i), 0, height});
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t r0 = 0; r0 < height; r0 += band)
+        chunks.push_back({i, 1, r0, std::min(band, height - r0)});
+  }
+  return chunks;
+}
+
+// x's chunk as a [C_in, columns] matrix: a strided view for one image, a packed copy for several.
+torch::Tensor chunk_columns(const torch::Tensor& x, const Chunk& c) {
+  const int64_t cin = x.size(1), width = x.size(3), plane = x.size(2) * width;
+  if (c.count == 1) return x[c.img].view({cin, plane}).narrow(1, c.r0 * width, c.rows * width);
+  return x.narrow(0, c.img, c.count).view({c.count, cin, plane}).transpose(0, 1)
+      .reshape({cin, c.count * plane});
+}
+
+// dx's chunk = w^T @ dz, written in place (one image) or unpacked (several).
+void store_dx(torch::Tensor& dx, const torch::Tensor& wt, const torch::Tensor& dz, const Chunk& c) {
+  if (c.count == 1) {
+    auto view = chunk_columns(dx, c);
+    at::mm_out(view, wt, dz);
+    return;
+  }
+  const int64_t cin = dx.size(1), plane = dx.size(2) * dx.size(3);
+  dx.narrow(0, c.img, c.count).view({c.count, cin, plane})
+      .copy_(at::mm(wt, dz).view({cin, c.count, plane}).transpose(0, 1));
+}
+
+// A [rows, columns] contiguous matrix in the front of a reused flat buffer.
+torch::Tensor front(torch::Tensor& buffer, int64_t rows, int64_t columns) {
+  return buffer.narrow(0, 0, rows * columns).view({rows, columns});
+}
+
+int64_t max_columns(const std::vector<Chunk>& chunks, int64_t width) {
+  int64_t most = 0;
+  for (const auto& c : chunks) most = std::max(most, c.count * c.rows * width);
+  return most;
+}
+
 void check_args(const torch::Tensor& x, const torch::Tensor& w9, const torch::Tensor& dil) {
   TORCH_CHECK(x.device().is_cpu() && w9.device().is_cpu(), "ic_band: CPU tensors only");
   TORCH_CHECK(x.dim() == 4 && x.is_contiguous(), "ic_band: x must be a contiguous NCHW tensor");
@@ -177,29 +225,33 @@ void check_args(const torch::Tensor& x, const torch::Tensor& w9, const torch::Te
               "ic_band: dilations must be a contiguous int64 [C_out, 2] tensor");
 }
 
+void check_grad(const torch::Tensor& grad, const torch::Tensor& x, int64_t cout) {
+  TORCH_CHECK(grad.is_contiguous() && grad.dim() == 4 && grad.size(0) == x.size(0) &&
+                  grad.size(1) == cout && grad.scalar_type() == x.scalar_type(),
+              "ic_band: grad must be a contiguous [N, C_out, Ho, Wo] tensor");
+}
+
 // x: [N, C_in, H, W]; w9: [9 * C_out, C_in]; dilations: [C_out, 2] (dh, dw).
+// band: input rows per GEMM; images: whole images per GEMM when band >= H.
 torch::Tensor band_forward(const torch::Tensor& x, const torch::Tensor& w9,
-                           const torch::Tensor& dilations, int64_t band) {
+                           const torch::Tensor& dilations, int64_t band, int64_t images) {
   check_args(x, w9, dilations);
-  TORCH_CHECK(band > 0, "ic_band: band must be positive");
-  const int64_t n = x.size(0), cin = x.size(1), height = x.size(2), width = x.size(3);
-  const int64_t cout = w9.size(0) / 9;
-  band = std::min(band, height);
+  const int64_t n = x.size(0), height = x.size(2), width = x.size(3), cout = w9.size(0) / 9;
   auto y = torch::zeros({n, cout, height, width}, x.options());
-  auto z = torch::empty({9 * cout, band * width}, x.options());
+  const auto chunks = make_chunks(n, height, band, images);
+  auto buffer = torch::empty({9 * cout * max_columns(chunks, width)}, x.options());
   const int64_t* dil = dilations.data_ptr<int64_t>();
-  for (int64_t img = 0; img < n; ++img) {
-    auto xi = x[img].view({cin, height * width});
-    for (int64_t r0 = 0; r0 < height; r0 += band) {
-      const int64_t rows = std::min(band, height - r0);
-      auto zb = z.narrow(1, 0, rows * width);
-      at::mm_out(zb, w9, xi.narrow(1, r0 * width, rows * width));
-      auto zc = rows == band ? z : zb.contiguous();
-      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ic_band_forward", [&] {
-        scatter_band<scalar_t>(zc.data_ptr<scalar_t>(), y[img].data_ptr<scalar_t>(), dil,
-                               cout, height, width, r0, rows);
-      });
-    }
+  for (const auto& c : chunks) {
+    const int64_t columns = c.count * c.rows * width;
+    auto z = front(buffer, 9 * cout, columns);
+    at::mm_out(z, w9, chunk_columns(x, c));
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ic_band_forward", [&] {
+      for (int64_t i = 0; i < c.count; ++i) {
+        scatter_band<scalar_t>(z.data_ptr<scalar_t>() + i * c.rows * width,
+                               y[c.img + i].data_ptr<scalar_t>(), dil, cout, height, width,
+                               c.r0, c.rows, columns);
+      }
+    });
   }
   return y;
 }
@@ -208,45 +260,42 @@ torch::Tensor band_forward(const torch::Tensor& x, const torch::Tensor& w9,
 std::vector<torch::Tensor> band_backward(const torch::Tensor& grad, const torch::Tensor& x,
                                          const torch::Tensor& w9,
                                          const torch::Tensor& dilations, int64_t band,
-                                         bool need_x, bool need_w) {
+                                         int64_t images, bool need_x, bool need_w) {
   check_args(x, w9, dilations);
-  TORCH_CHECK(grad.is_contiguous() && grad.dim() == 4 && grad.size(0) == x.size(0) && grad.size(1) == w9.size(0) / 9 &&
-                  grad.size(2) == x.size(2) && grad.size(3) == x.size(3),
-              "ic_band: grad must be a contiguous [N, C_out, H, W] tensor");
-  const int64_t n = x.size(0), cin = x.size(1), height = x.size(2), width = x.size(3);
-  const int64_t cout = w9.size(0) / 9;
-  band = std::min(band, height);
+  const int64_t n = x.size(0), height = x.size(2), width = x.size(3), cout = w9.size(0) / 9;
+  check_grad(grad, x, cout);
+  TORCH_CHECK(grad.size(2) == height && grad.size(3) == width, "ic_band: grad size");
   torch::Tensor dx, dw9;
   if (need_x) dx = torch::empty_like(x);
   if (need_w) dw9 = torch::zeros_like(w9);
-  auto dz = torch::empty({9 * cout, band * width}, x.options());
+  const auto chunks = make_chunks(n, height, band, images);
+  auto buffer = torch::empty({9 * cout * max_columns(chunks, width)}, x.options());
   auto w9t = w9.t();
   const int64_t* dil = dilations.data_ptr<int64_t>();
-  for (int64_t img = 0; img < n; ++img) {
-    auto xi = x[img].view({cin, height * width});
-    auto gi = grad[img];
-    for (int64_t r0 = 0; r0 < height; r0 += band) {
-      const int64_t rows = std::min(band, height - r0);
-      auto dzb = rows == band ? dz : torch::empty({9 * cout, rows * width}, x.options());
-      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ic_band_backward", [&] {
-        gather_band<scalar_t>(dzb.data_ptr<scalar_t>(), gi.data_ptr<scalar_t>(), dil, cout,
-                              height, width, r0, rows);
-      });
-      if (need_x) {
-        auto dxb = dx[img].view({cin, height * width}).narrow(1, r0 * width, rows * width);
-        at::mm_out(dxb, w9t, dzb);
+  for (const auto& c : chunks) {
+    const int64_t columns = c.count * c.rows * width;
+    auto dz = front(buffer, 9 * cout, columns);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ic_band_backward", [&] {
+      for (int64_t i = 0; i < c.count; ++i) {
+        gather_band<scalar_t>(dz.data_ptr<scalar_t>() + i * c.rows * width,
+                              grad[c.img + i].data_ptr<scalar_t>(), dil, cout, height, width,
+                              c.r0, c.rows, columns);
       }
-      if (need_w) {
-        dw9.addmm_(dzb, xi.narrow(1, r0 * width, rows * width).t());
-      }
-    }
+    });
+    if (need_x) store_dx(dx, w9t, dz, c);
+    if (need_w) dw9.addmm_(dz, chunk_columns(x, c).t());
   }
   return {dx, dw9};
 }
 
-
-void check_rows(const torch::Tensor& w_rows, const torch::Tensor& ptr, const torch::Tensor& a,
-                const torch::Tensor& b, int64_t cout) {
+void check_rows(const torch::Tensor& x_phase, const torch::Tensor& w_rows,
+                const torch::Tensor& ptr, const torch::Tensor& a, const torch::Tensor& b,
+                int64_t cout) {
+  TORCH_CHECK(x_phase.dim() == 4 && x_phase.is_contiguous() && x_phase.device().is_cpu(),
+              "ic_band: x_phase must be a contiguous CPU NCHW tensor");
+  TORCH_CHECK(w_rows.dim() == 2 && w_rows.is_contiguous() && w_rows.size(1) == x_phase.size(1) &&
+                  w_rows.scalar_type() == x_phase.scalar_type(),
+              "ic_band: w_rows must be a contiguous [R, C_in] matrix of x's dtype");
   for (const auto* t : {&ptr, &a, &b}) {
     TORCH_CHECK(t->scalar_type() == torch::kLong && t->is_contiguous() && t->dim() == 1,
                 "ic_band: row tables must be contiguous int64 vectors");
@@ -262,33 +311,29 @@ void check_rows(const torch::Tensor& w_rows, const torch::Tensor& ptr, const tor
 // y[:, o, r + a[k], c + b[k]]. Accumulates into y [N, C_out, Ho, Wo].
 void band_forward_rows(const torch::Tensor& x_phase, const torch::Tensor& w_rows,
                        const torch::Tensor& ptr, const torch::Tensor& a, const torch::Tensor& b,
-                       torch::Tensor& y, int64_t band) {
-  TORCH_CHECK(x_phase.dim() == 4 && x_phase.is_contiguous() && w_rows.is_contiguous() &&
-                  w_rows.dim() == 2 && w_rows.size(1) == x_phase.size(1) && y.is_contiguous() &&
-                  y.dim() == 4 && y.size(0) == x_phase.size(0) &&
-                  y.scalar_type() == x_phase.scalar_type() &&
-                  w_rows.scalar_type() == x_phase.scalar_type(),
-              "ic_band: bad shapes for band_forward_rows");
-  const int64_t n = x_phase.size(0), cin = x_phase.size(1), height = x_phase.size(2),
-                width = x_phase.size(3), cout = y.size(1), out_h = y.size(2), out_w = y.size(3);
-  check_rows(w_rows, ptr, a, b, cout);
+                       torch::Tensor& y, int64_t band, int64_t images) {
+  TORCH_CHECK(y.is_contiguous() && y.dim() == 4 && y.size(0) == x_phase.size(0) &&
+                  y.scalar_type() == x_phase.scalar_type(),
+              "ic_band: y must be a contiguous [N, C_out, Ho, Wo] tensor of x's dtype");
+  const int64_t n = x_phase.size(0), height = x_phase.size(2), width = x_phase.size(3),
+                cout = y.size(1), out_h = y.size(2), out_w = y.size(3);
+  check_rows(x_phase, w_rows, ptr, a, b, cout);
   const int64_t R = w_rows.size(0);
   if (R == 0 || height == 0 || width == 0) return;
-  band = std::max<int64_t>(1, std::min(band, height));
-  auto z = torch::empty({R, band * width}, x_phase.options());
-  for (int64_t img = 0; img < n; ++img) {
-    auto xi = x_phase[img].view({cin, height * width});
-    for (int64_t r0 = 0; r0 < height; r0 += band) {
-      const int64_t rows = std::min(band, height - r0);
-      auto zb = z.narrow(1, 0, rows * width);
-      at::mm_out(zb, w_rows, xi.narrow(1, r0 * width, rows * width));
-      auto zc = rows == band ? z : zb.contiguous();
-      AT_DISPATCH_FLOATING_TYPES(x_phase.scalar_type(), "ic_band_forward_rows", [&] {
-        scatter_rows<scalar_t>(zc.data_ptr<scalar_t>(), y[img].data_ptr<scalar_t>(),
-                               ptr.data_ptr<int64_t>(), a.data_ptr<int64_t>(),
-                               b.data_ptr<int64_t>(), cout, out_h, out_w, width, r0, rows);
-      });
-    }
+  const auto chunks = make_chunks(n, height, band, images);
+  auto buffer = torch::empty({R * max_columns(chunks, width)}, x_phase.options());
+  for (const auto& c : chunks) {
+    const int64_t columns = c.count * c.rows * width;
+    auto z = front(buffer, R, columns);
+    at::mm_out(z, w_rows, chunk_columns(x_phase, c));
+    AT_DISPATCH_FLOATING_TYPES(x_phase.scalar_type(), "ic_band_forward_rows", [&] {
+      for (int64_t i = 0; i < c.count; ++i) {
+        scatter_rows<scalar_t>(z.data_ptr<scalar_t>() + i * c.rows * width,
+                               y[c.img + i].data_ptr<scalar_t>(), ptr.data_ptr<int64_t>(),
+                               a.data_ptr<int64_t>(), b.data_ptr<int64_t>(), cout, out_h, out_w,
+                               width, c.r0, c.rows, columns);
+      }
+    });
   }
 }
 
@@ -297,40 +342,33 @@ std::vector<torch::Tensor> band_backward_rows(const torch::Tensor& grad,
                                               const torch::Tensor& x_phase,
                                               const torch::Tensor& w_rows,
                                               const torch::Tensor& ptr, const torch::Tensor& a,
-                                              const torch::Tensor& b, int64_t band, bool need_x,
-                                              bool need_w) {
-  TORCH_CHECK(grad.is_contiguous() && grad.dim() == 4 && x_phase.is_contiguous() &&
-                  x_phase.dim() == 4 && w_rows.is_contiguous() && grad.size(0) == x_phase.size(0),
-              "ic_band: bad shapes for band_backward_rows");
-  const int64_t n = x_phase.size(0), cin = x_phase.size(1), height = x_phase.size(2),
-                width = x_phase.size(3), cout = grad.size(1), out_h = grad.size(2),
-                out_w = grad.size(3);
-  check_rows(w_rows, ptr, a, b, cout);
+                                              const torch::Tensor& b, int64_t band,
+                                              int64_t images, bool need_x, bool need_w) {
+  const int64_t n = x_phase.size(0), height = x_phase.size(2), width = x_phase.size(3),
+                cout = grad.size(1), out_h = grad.size(2), out_w = grad.size(3);
+  check_rows(x_phase, w_rows, ptr, a, b, cout);
+  check_grad(grad, x_phase, cout);
   const int64_t R = w_rows.size(0);
   torch::Tensor dx, dw;
   if (need_x) dx = torch::zeros_like(x_phase);
   if (need_w) dw = torch::zeros_like(w_rows);
   if (R == 0 || height == 0 || width == 0) return {dx, dw};
-  band = std::max<int64_t>(1, std::min(band, height));
-  auto dz = torch::empty({R, band * width}, x_phase.options());
+  const auto chunks = make_chunks(n, height, band, images);
+  auto buffer = torch::empty({R * max_columns(chunks, width)}, x_phase.options());
   auto wt = w_rows.t();
-  for (int64_t img = 0; img < n; ++img) {
-    auto xi = x_phase[img].view({cin, height * width});
-    auto gi = grad[img];
-    for (int64_t r0 = 0; r0 < height; r0 += band) {
-      const int64_t rows = std::min(band, height - r0);
-      auto dzb = rows == band ? dz : torch::empty({R, rows * width}, x_phase.options());
-      AT_DISPATCH_FLOATING_TYPES(x_phase.scalar_type(), "ic_band_backward_rows", [&] {
-        gather_rows<scalar_t>(dzb.data_ptr<scalar_t>(), gi.data_ptr<scalar_t>(),
-                              ptr.data_ptr<int64_t>(), a.data_ptr<int64_t>(),
-                              b.data_ptr<int64_t>(), cout, out_h, out_w, width, r0, rows);
-      });
-      if (need_x) {
-        auto dxb = dx[img].view({cin, height * width}).narrow(1, r0 * width, rows * width);
-        at::mm_out(dxb, wt, dzb);
+  for (const auto& c : chunks) {
+    const int64_t columns = c.count * c.rows * width;
+    auto dz = front(buffer, R, columns);
+    AT_DISPATCH_FLOATING_TYPES(x_phase.scalar_type(), "ic_band_backward_rows", [&] {
+      for (int64_t i = 0; i < c.count; ++i) {
+        gather_rows<scalar_t>(dz.data_ptr<scalar_t>() + i * c.rows * width,
+                              grad[c.img + i].data_ptr<scalar_t>(), ptr.data_ptr<int64_t>(),
+                              a.data_ptr<int64_t>(), b.data_ptr<int64_t>(), cout, out_h, out_w,
+                              width, c.r0, c.rows, columns);
       }
-      if (need_w) dw.addmm_(dzb, xi.narrow(1, r0 * width, rows * width).t());
-    }
+    });
+    if (need_x) store_dx(dx, wt, dz, c);
+    if (need_w) dw.addmm_(dz, chunk_columns(x_phase, c).t());
   }
   return {dx, dw};
 }
@@ -339,11 +377,11 @@ std::vector<torch::Tensor> band_backward_rows(const torch::Tensor& grad,
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "mmicconv compiled kernels: banded per-tap IC convolution (CPU)";
-  m.def("band_forward", &band_forward, "IC conv forward, stride 1 (x, w9, dilations, band)");
+  m.def("band_forward", &band_forward, "IC conv forward, stride 1 (x, w9, dilations, band, images)");
   m.def("band_backward", &band_backward,
-        "IC conv backward, stride 1 (grad, x, w9, dilations, band, need_x, need_w)");
+        "IC conv backward, stride 1 (grad, x, w9, dilations, band, images, need_x, need_w)");
   m.def("band_forward_rows", &band_forward_rows,
-        "one input phase of a strided IC conv (x_phase, w_rows, ptr, a, b, y, band)");
+        "one input phase of a strided IC conv (x_phase, w_rows, ptr, a, b, y, band, images)");
   m.def("band_backward_rows", &band_backward_rows,
-        "backward of band_forward_rows (grad, x_phase, w_rows, ptr, a, b, band, need_x, need_w)");
+        "backward of band_forward_rows (grad, x_phase, w_rows, ptr, a, b, band, images, need_x, need_w)");
 }

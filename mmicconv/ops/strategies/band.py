@@ -28,10 +28,11 @@ import torch
 from ..extension import extension_error, load_extension
 from .base import ICConvSpec, ICConvStrategy
 
-__all__ = ['BandStrategy', 'band_rows']
+__all__ = ['BandStrategy', 'band_rows', 'chunking', 'phase_rows']
 
-#: GEMM columns (band rows x width) per band: large enough for an efficient
-#: GEMM, small enough that the band's ``9 * C_out`` rows stay in cache.
+#: GEMM columns (band rows x width, or whole small images side by side) per
+#: GEMM: large enough for an efficient GEMM, small enough that the band's
+#: ``9 * C_out`` rows stay in cache.
 #: Measured best on 2 cores (AMD EPYC, AVX2) for ResNet-50 widths 7..160.
 BAND_COLUMNS = 512
 
@@ -39,6 +40,13 @@ BAND_COLUMNS = 512
 def band_rows(height: int, width: int) -> int:
     """Input rows per band for a ``height x width`` map (about :data:`BAND_COLUMNS` columns)."""
     return max(1, min(height, round(BAND_COLUMNS / width)))
+
+
+def chunking(height: int, width: int) -> Tuple[int, int]:
+    """``(band rows, images per GEMM)``: small maps put whole images side by side."""
+    rows = band_rows(height, width)
+    images = max(1, BAND_COLUMNS // (height * width)) if rows == height else 1
+    return rows, images
 
 
 @dataclass(frozen=True)
@@ -87,14 +95,16 @@ class _StridedBandConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, w9: torch.Tensor, phases: List[PhaseRows],
-                stride: Tuple[int, int]) -> torch.Tensor:
+                stride: Tuple[int, int], phase_weights: Optional[List[torch.Tensor]]) -> torch.Tensor:
         ext = load_extension()
         n, _, h, w = x.shape
         out = x.new_zeros(n, w9.shape[0] // 9, (h - 1) // stride[0] + 1, (w - 1) // stride[1] + 1)
-        for table in phases:
+        if phase_weights is None:
+            phase_weights = [w9.index_select(0, table.rows) for table in phases]
+        for table, w_rows in zip(phases, phase_weights):
             xp = _phase_input(x, table.phase, stride)
-            ext.band_forward_rows(xp, w9.index_select(0, table.rows), table.ptr, table.a, table.b,
-                                  out, band_rows(xp.shape[2], xp.shape[3]))
+            ext.band_forward_rows(xp, w_rows, table.ptr, table.a, table.b, out,
+                                  *chunking(xp.shape[2], xp.shape[3]))
         ctx.save_for_backward(x, w9)
         ctx.phases, ctx.stride = phases, stride
         return out
@@ -104,20 +114,20 @@ class _StridedBandConv(torch.autograd.Function):
         x, w9 = ctx.saved_tensors
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if not (need_x or need_w):
-            return None, None, None, None
+            return None, None, None, None, None
         ext, grad, stride = load_extension(), grad.contiguous(), ctx.stride
         dx = torch.zeros_like(x) if need_x else None
         dw9 = torch.zeros_like(w9) if need_w else None
         for table in ctx.phases:
             xp = _phase_input(x, table.phase, stride)
             dxp, dwp = ext.band_backward_rows(grad, xp, w9.index_select(0, table.rows), table.ptr,
-                                              table.a, table.b, band_rows(xp.shape[2], xp.shape[3]),
+                                              table.a, table.b, *chunking(xp.shape[2], xp.shape[3]),
                                               need_x, need_w)
             if need_x:
                 dx[:, :, table.phase[0]::stride[0], table.phase[1]::stride[1]] = dxp
             if need_w:
                 dw9.index_copy_(0, table.rows, dwp)
-        return dx, dw9, None, None
+        return dx, dw9, None, None, None
 
 
 class _BandConv(torch.autograd.Function):
@@ -127,10 +137,10 @@ class _BandConv(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, w9: torch.Tensor, dilations: torch.Tensor) -> torch.Tensor:
         ext = load_extension()
         x = x.contiguous()
-        band = band_rows(x.shape[2], x.shape[3])
+        chunks = chunking(x.shape[2], x.shape[3])
         ctx.save_for_backward(x, w9)
-        ctx.dilations, ctx.band = dilations, band
-        return ext.band_forward(x, w9, dilations, band)
+        ctx.dilations, ctx.chunks = dilations, chunks
+        return ext.band_forward(x, w9, dilations, *chunks)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
@@ -139,7 +149,7 @@ class _BandConv(torch.autograd.Function):
         if not (need_x or need_w):
             return None, None, None
         dx, dw9 = load_extension().band_backward(grad.contiguous(), x, w9, ctx.dilations,
-                                                 ctx.band, need_x, need_w)
+                                                 *ctx.chunks, need_x, need_w)
         return (dx if need_x else None), (dw9 if need_w else None), None
 
 
@@ -155,8 +165,8 @@ class BandStrategy(ICConvStrategy):
         #: row tables of each input phase (strided)
         self.dilations = spec.channel_dilations().contiguous()
         self.phases = phase_rows(spec) if spec.stride != (1, 1) else []
-        self._w9_key: Optional[tuple] = None
-        self._w9: Optional[torch.Tensor] = None
+        self._cache_key: Optional[tuple] = None
+        self._cache: Tuple[torch.Tensor, Optional[List[torch.Tensor]]] = (torch.empty(0), None)
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:
@@ -167,28 +177,32 @@ class BandStrategy(ICConvStrategy):
                  training: bool) -> bool:
         return device.type == 'cpu' and spec.groups == 1 and dtype in (torch.float32, torch.float64)
 
-    def weight_rows(self, weight: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """``W9`` (``[9 * C_out, C_in]``, tap-major) in ``dtype``.
+    def weight_rows(self, weight: torch.Tensor,
+                    dtype: torch.dtype) -> Tuple[torch.Tensor, Optional[List[torch.Tensor]]]:
+        """``W9`` (``[9 * C_out, C_in]``, tap-major) in ``dtype``, and its rows per phase.
 
-        Without autograd (inference) the copy is kept and reused until the
+        Without autograd (inference) the copies are kept and reused until the
         weight changes (any in-place update bumps its version), as inference
-        engines prepack weights; with autograd it is rebuilt every call.
+        engines prepack weights; with autograd ``W9`` is rebuilt every call
+        and the phase rows are taken inside the autograd function (None).
         """
         c_out, c_in = weight.shape[:2]
         if torch.is_grad_enabled() and weight.requires_grad:
-            self._w9_key = self._w9 = None
-            return weight.permute(2, 3, 0, 1).reshape(9 * c_out, c_in).to(dtype).contiguous()
+            self._cache_key = None
+            self._cache = (torch.empty(0), None)
+            return weight.permute(2, 3, 0, 1).reshape(9 * c_out, c_in).to(dtype).contiguous(), None
         key = (id(weight), weight.data_ptr(), weight._version, dtype)
-        if key != self._w9_key:
-            self._w9 = weight.detach().permute(2, 3, 0, 1).reshape(9 * c_out, c_in).to(dtype).contiguous()
-            self._w9_key = key
-        return self._w9
+        if key != self._cache_key:
+            w9 = weight.detach().permute(2, 3, 0, 1).reshape(9 * c_out, c_in).to(dtype).contiguous()
+            rows = [w9.index_select(0, table.rows) for table in self.phases] if self.phases else None
+            self._cache, self._cache_key = (w9, rows), key
+        return self._cache
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor,
                 bias: Optional[torch.Tensor]) -> torch.Tensor:
-        w9 = self.weight_rows(weight, x.dtype)
+        w9, phase_weights = self.weight_rows(weight, x.dtype)
         if self.phases:
-            out = _StridedBandConv.apply(x, w9, self.phases, self.spec.stride)
+            out = _StridedBandConv.apply(x, w9, self.phases, self.spec.stride, phase_weights)
         else:
             out = _BandConv.apply(x, w9, self.dilations)
         return out if bias is None else out + bias.to(out.dtype).view(1, -1, 1, 1)
