@@ -233,6 +233,39 @@ def bench_memory(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch: in
     return results
 
 
+def markdown_summary(results: List[dict]) -> str:
+    """The README tables: backbone ratios, per-layer ranges and memory, as markdown."""
+    lines = ['| backbone: IC-R50 / plain R50 | size | mode | loop | tap | auto | auto vs loop |',
+             '|---' * 7 + '|']
+    for row in (r for r in results if r['level'] == 'backbone'):
+        cases = row['cases']
+        cells = [f"{cases[n]['x_plain']:.2f}x" if n in cases else '-' for n in ('loop', 'tap', 'auto')]
+        faster = (f"{cases['loop']['ms'] / cases['auto']['ms']:.2f}x faster"
+                  if 'loop' in cases and 'auto' in cases else '-')
+        lines.append(f"| {row['pattern']} | {row['size']} | {row['mode']} | " + ' | '.join(cells)
+                     + f' | {faster} |')
+    layer_rows = [r for r in results if r['level'] == 'layer']
+    if layer_rows:
+        shapes = len({r['layer'] for r in layer_rows})
+        lines += ['', f'| per layer ({shapes} conv2 shapes of R50): min-max of x plain conv | size | mode '
+                  '| loop | tap | auto |', '|---' * 6 + '|']
+        keys = sorted({(r['pattern'], r['size'], r['mode']) for r in layer_rows},
+                      key=lambda k: (int(k[0][1:]), k[1], k[2] != 'fwd'))
+        for key in keys:
+            rows = [r for r in layer_rows if (r['pattern'], r['size'], r['mode']) == key]
+            cells = []
+            for name in ('loop', 'tap', 'auto'):
+                values = [r['cases'][name]['x_plain'] for r in rows if name in r['cases']]
+                cells.append(f'{min(values):.2f}-{max(values):.2f}x' if values else '-')
+            lines.append(f'| {key[0]} | {key[1]} | {key[2]} | ' + ' | '.join(cells) + ' |')
+    for row in (r for r in results if r['level'] == 'memory'):
+        lines.append('')
+        lines.append(f"Peak memory of one training step, {row['pattern']} at {row['size']}, batch "
+                     f"{row['batch']}: " + ', '.join(f"{n} {c['step_peak_mb']:.0f} MB ({c['x_plain']:.2f}x)"
+                                                      for n, c in row['cases'].items()))
+    return '\n'.join(lines)
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--pattern-dir', type=Path, default=default_pattern_dir(),
@@ -255,6 +288,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--quick', action='store_true',
                    help='224 only, backbone only, 3 repeats (about 1-2 minutes)')
     p.add_argument('--json', type=Path, help='write all results to this file')
+    p.add_argument('--summarize', type=Path, metavar='JSON',
+                   help='only print the markdown tables of an earlier --json file')
     p.add_argument('--_memory-case', nargs=5, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -265,6 +300,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args._memory_case:
         pattern, strategy, size, batch, device = args._memory_case
         print(json.dumps(memory_case(pattern or None, strategy, int(size), int(batch), device)))
+        return
+    if args.summarize:
+        print(markdown_summary(json.loads(args.summarize.read_text())['results']))
         return
     if args.quick:
         args.sizes, args.levels, args.repeats = [224], ['backbone'], 3
@@ -291,6 +329,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                     batch=args.batch, repeats=args.repeats, argv=sys.argv[1:], cpu_count=os.cpu_count())
         args.json.write_text(json.dumps(dict(meta=meta, results=results), indent=1))
         print(f'wrote {args.json}')
+    print(markdown_summary(results))
 
 
 if __name__ == '__main__':
