@@ -21,10 +21,12 @@ training step, minus its RSS just before the steps ("step peak").
 
 Examples::
 
-    # the README table (about 20 minutes on 2 cores)
+    # the README tables (about 32 minutes on 2 cores)
     python tools/benchmark_icconv.py --json bench.json --memory
     # a quick look (about 1-2 minutes)
     python tools/benchmark_icconv.py --quick
+    # where the time goes (profiler tables, k13 at 224, forward)
+    python tools/benchmark_icconv.py --profile --patterns k13 --sizes 224 --modes fwd --strategies auto
 """
 
 from __future__ import annotations
@@ -233,6 +235,24 @@ def bench_memory(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch: in
     return results
 
 
+def profile_backbones(pattern_paths: Dict[str, Path], size: int, batch: int, mode: str,
+                      strategies: Sequence[str], device: torch.device, steps: int = 3) -> None:
+    """Print torch.profiler's top operators for plain R50 and each IC-R50 strategy."""
+    from torch.profiler import ProfilerActivity, profile
+    x = torch.randn(batch, 3, size, size, device=device)
+    cases = {'plain': build_backbone(None, 'auto', device)}
+    for key, path in pattern_paths.items():
+        cases.update({f'{key} {s}': build_backbone(path, s, device) for s in strategies})
+    for name, model in cases.items():
+        step = make_step(model, x, mode)
+        step()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
+        print(f'# profile: {name}, {size}x{size}, batch {batch}, {mode}, {steps} steps', flush=True)
+        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=10), flush=True)
+
+
 def markdown_summary(results: List[dict]) -> str:
     """The README tables: backbone ratios, per-layer ranges and memory, as markdown."""
     lines = ['| backbone: IC-R50 / plain R50 | size | mode | loop | tap | auto | auto vs loop |',
@@ -288,6 +308,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--quick', action='store_true',
                    help='224 only, backbone only, 3 repeats (about 1-2 minutes)')
     p.add_argument('--json', type=Path, help='write all results to this file')
+    p.add_argument('--profile', action='store_true',
+                   help='only print profiler tables (plain vs each strategy, backbone, first size '
+                        'and mode, --patterns) to see where the time goes')
     p.add_argument('--summarize', type=Path, metavar='JSON',
                    help='only print the markdown tables of an earlier --json file')
     p.add_argument('--_memory-case', nargs=5, help=argparse.SUPPRESS)
@@ -303,6 +326,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         return
     if args.summarize:
         print(markdown_summary(json.loads(args.summarize.read_text())['results']))
+        return
+    if args.profile:
+        paths = {k: args.pattern_dir / PATTERN_FILES[k] for k in args.patterns}
+        profile_backbones(paths, args.sizes[0], args.batch, args.modes[0], args.strategies,
+                          torch.device(args.device))
         return
     if args.quick:
         args.sizes, args.levels, args.repeats = [224], ['backbone'], 3
