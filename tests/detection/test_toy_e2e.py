@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import pytest
 import torch
 from conftest import REPO, build_model
 from mmengine.config import Config
+from tool_helpers import free_port, make_toy_workspace, run, tool
 
 import mmicconv  # noqa: F401  (allow-lists mmengine's checkpoint contents for weights_only)
 
@@ -30,23 +29,11 @@ SHORT = ['train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=8',
          'val_dataloader.dataset.indices=4', 'test_dataloader.dataset.indices=4']
 
 
-def run(cmd, cwd: Path, timeout: int = 900, env=None) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, **(env or {}))
-    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=full_env, check=False)
-    assert proc.returncode == 0, f'{cmd} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}'
-    return proc
-
-
-def tool(name: str) -> list:
-    return [sys.executable, REPO / 'tools' / name]
 
 
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory) -> Path:
-    ws = tmp_path_factory.mktemp('toy_ws')
-    run(tool('make_toy_coco.py') + ['--out', ws / 'data' / 'toy_coco', '--quiet'], cwd=ws)
-    return ws
+    return make_toy_workspace(tmp_path_factory.mktemp('toy_ws'))
 
 
 def evaluate(ws: Path, config: Path, checkpoint: Path, name: str, extra=()) -> dict:
@@ -136,11 +123,6 @@ def test_stock_mmdet_tools_run_our_config(workspace):
     log = proc.stdout + proc.stderr
     assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def test_dist_train_two_cpu_processes(workspace):

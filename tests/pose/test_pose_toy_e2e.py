@@ -8,9 +8,6 @@ and nothing is copied into the installed mmpose.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +16,7 @@ import torch
 from conftest import REPO, build_model
 from mmengine.config import Config
 from pose_helpers import TOY_CONFIG
+from tool_helpers import free_port, make_toy_workspace, run, tool
 
 import mmicconv  # noqa: F401  (allow-lists mmengine's checkpoint contents for weights_only)
 
@@ -29,22 +27,11 @@ SHORT = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=100', 'train_dataload
          'test_dataloader.dataset.indices=4']
 
 
-def run(cmd, cwd: Path, timeout: int = 900, env=None) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, **(env or {})), check=False)
-    assert proc.returncode == 0, f'{cmd} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}'
-    return proc
-
-
-def tool(name: str) -> list:
-    return [sys.executable, REPO / 'tools' / name]
 
 
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory) -> Path:
-    ws = tmp_path_factory.mktemp('toy_pose_ws')
-    run(tool('make_toy_coco.py') + ['--out', ws / 'data' / 'toy_coco', '--quiet'], cwd=ws)
-    return ws
+    return make_toy_workspace(tmp_path_factory.mktemp('toy_pose_ws'))
 
 
 def evaluate(ws: Path, checkpoint: Path, name: str) -> dict:
@@ -109,11 +96,6 @@ def test_stock_mmpose_train_runs_toy_config(workspace):
     assert 'backbone.layer4.2.conv2.weight' in state and 'head.final_layer.weight' in state
     assert Config.fromfile(str(work_dir / TOY_CONFIG.name)).model.backbone.type == 'ICResNet'
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def test_dist_train_two_cpu_processes(workspace):

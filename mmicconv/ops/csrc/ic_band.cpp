@@ -301,7 +301,7 @@ void check_rows(const torch::Tensor& x_phase, const torch::Tensor& w_rows,
                 "ic_band: row tables must be contiguous int64 vectors");
   }
   TORCH_CHECK(ptr.size(0) == cout + 1 && a.size(0) == w_rows.size(0) &&
-                  b.size(0) == w_rows.size(0) && ptr[cout].item<int64_t>() == w_rows.size(0),
+                  b.size(0) == w_rows.size(0) && ptr.data_ptr<int64_t>()[cout] == w_rows.size(0),
               "ic_band: row tables do not match the weight rows");
 }
 
