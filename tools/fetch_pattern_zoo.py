@@ -10,10 +10,16 @@ corrupt or altered file never lands in the zoo.
 
 Examples::
 
-    python tools/fetch_pattern_zoo.py                       # download all 7
+    python tools/fetch_pattern_zoo.py                       # download all 7 (pinned commits)
     python tools/fetch_pattern_zoo.py --source ../shared/reference/official_pattern_zoo
     python tools/fetch_pattern_zoo.py --only detection/ic_resnet50_k9.json --dest /tmp/zoo
-    python tools/fetch_pattern_zoo.py --ref <commit>        # another branch/tag/commit
+    python tools/fetch_pattern_zoo.py --base-url file:///path/to/IC-Conv   # a local clone
+    python tools/fetch_pattern_zoo.py --ref <commit>        # every file from another commit
+
+Every file is pinned in the manifest to an immutable upstream commit
+(``upstream_ref``): the upstream ``main`` branch is an empty initial commit and
+the patterns live on ``master`` (last commit ``0a92284``); the ResNeXt file only
+exists in the first commit ``acd22f8``.
 
 Exit status: 0 when every requested file is in place and verified, 1 when a
 file is missing, unreachable or fails its sha256 check (nothing is written
@@ -50,7 +56,7 @@ class ManifestEntry:
     name: str                      # path relative to pattern_zoo/, e.g. detection/ic_resnet50_k9.json
     sha256: str
     upstream_path: str             # path inside the upstream repository
-    upstream_ref: Optional[str] = None  # pinned ref (files that only exist in an older commit)
+    upstream_ref: Optional[str] = None  # the immutable upstream commit the file is pinned to
 
 
 @dataclass(frozen=True)
@@ -69,11 +75,17 @@ class Manifest:
         return cls(data['repository'], data['ref'], data['url_template'], files)
 
     def url(self, entry: ManifestEntry, ref: Optional[str] = None, base_url: Optional[str] = None) -> str:
-        """Download URL of ``entry``; a pinned ``upstream_ref`` wins over ``ref``."""
+        """Download URL of ``entry``.
+
+        By default the file's pinned commit (``upstream_ref``, else the manifest's ``ref``);
+        ``ref`` overrides the pin. ``base_url`` is the root of a tree laid out like the
+        upstream repository (a mirror, or ``file:///path/to/IC-Conv`` for an offline copy):
+        the file is read from ``base_url/upstream_path``.
+        """
         if base_url:
-            return f'{base_url.rstrip("/")}/{entry.name}'
+            return f'{base_url.rstrip("/")}/{entry.upstream_path}'
         return self.url_template.format(repository=self.repository,
-                                        ref=entry.upstream_ref or ref or self.ref, path=entry.upstream_path)
+                                        ref=ref or entry.upstream_ref or self.ref, path=entry.upstream_path)
 
 
 def sha256_of(data: bytes) -> str:
@@ -88,7 +100,7 @@ def read_source(entry: ManifestEntry, source: Optional[Path], url: str, timeout:
             raise FetchError(f'{entry.name}: not found in {source}')
         return path.read_bytes()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (https only)
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (https, or file:// for a local copy)
             return response.read()
     except (urllib.error.URLError, OSError) as err:
         raise FetchError(f'{entry.name}: download of {url} failed: {err}') from err
@@ -158,9 +170,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='manifest with names and sha256 (default: pattern_zoo/manifest.json)')
     parser.add_argument('--only', nargs='+', default=(), metavar='NAME',
                         help='fetch only these files (names as in the manifest)')
-    parser.add_argument('--ref', help='upstream branch, tag or commit (default: the manifest\'s "ref", '
-                                      'main); files pinned to a commit in the manifest keep it')
-    parser.add_argument('--base-url', help='download NAME from BASE_URL/NAME instead (a mirror)')
+    parser.add_argument('--ref', help='download every file from this upstream branch, tag or commit '
+                                      'instead of the commit it is pinned to in the manifest')
+    parser.add_argument('--base-url', help='root of a tree laid out like the upstream repository '
+                                           '(https://mirror/IC-Conv or file:///path/to/IC-Conv); each '
+                                           'file is read from BASE_URL/<upstream_path>')
     parser.add_argument('--force', action='store_true', help='re-fetch files that are already verified')
     parser.add_argument('--timeout', type=float, default=30.0, help='download timeout in seconds')
     return parser.parse_args(argv)
