@@ -19,15 +19,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import torch.nn as nn
 
 from ..ops import ICConv2d
 from ..pattern import Pattern, PatternError, PatternSource
+from ..pattern_record import check_pretrained
 
-__all__ = ['convert_to_ic', 'ic_conv_sites', 'pattern_search_dirs', 'ICResNetMixin',
-           'register_ic_variants']
+__all__ = ['convert_to_ic', 'ic_conv_sites', 'pattern_search_dirs', 'ICResNetMixin']
 
 _BLOCK_NAME = re.compile(r'(^|\.)layer\d+\.\d+$')
 
@@ -120,49 +120,15 @@ class ICResNetMixin:
             if callable(freeze):
                 freeze()
 
+    def init_weights(self) -> None:
+        """Refuse an ``init_cfg=dict(type='Pretrained')`` checkpoint recorded with
+        another pattern (:func:`mmicconv.pattern_record.check_pretrained`),
+        then the upstream ``init_weights``."""
+        check_pretrained(self)
+        super().init_weights()
+
     def train(self, mode: bool = True):
         """Upstream ``train`` (frozen stages, ``norm_eval``), returning ``self``
         as ``nn.Module.train`` promises (mmdet's ResNet returns None)."""
         super().train(mode)
         return self
-
-
-_VARIANT_DOC = """IC-{base} for {framework}: its ``{base}`` whose covered 3x3 convs are ICConv2d
-(Bottleneck ``conv2``; BasicBlock ``conv1`` and ``conv2``; see :mod:`mmicconv.models.ic_resnet`).
-
-    Args:
-        pattern: The dilation pattern: a path (absolute, relative to the
-            working directory, or relative to ``pattern_zoo/``, e.g.
-            ``'{example}'``), a list in the published format, or a
-            :class:`~mmicconv.pattern.Pattern`. ``None`` builds the plain
-            upstream network.
-        ic_strategy: ICConv2d execution strategy, ``'auto'`` by default.
-        **kwargs: Every argument of the upstream ``{base}`` (``depth``,
-            ``out_indices``, ``frozen_stages``, ``norm_cfg``, ``norm_eval``,
-            ``style``, ``with_cp``, ``init_cfg``, ...), unchanged.
-"""
-
-
-def register_ic_variants(registry: Any, framework: str, bases: Sequence[type], module: str,
-                         example_pattern: str) -> List[type]:
-    """Create ``IC<Base>`` = ``(ICResNetMixin, Base)`` for each base and register it.
-
-    Args:
-        registry: The framework's ``MODELS`` registry.
-        framework: Its display name, for the docstrings.
-        bases: Upstream classes (``ResNet``, ``ResNetV1d``, ``ResNeXt``).
-        module: ``__module__`` of the new classes (the calling module).
-        example_pattern: A pattern path shown in the docstrings.
-
-    Returns:
-        The new classes, in the order of ``bases``.
-    """
-    classes = []
-    for base in bases:
-        name = f'IC{base.__name__}'
-        doc = _VARIANT_DOC.format(base=base.__name__, framework=framework, example=example_pattern)
-        cls = type(name, (ICResNetMixin, base), {'__doc__': doc, '__module__': module,
-                                                 '__qualname__': name})
-        registry.register_module(module=cls)
-        classes.append(cls)
-    return classes
