@@ -1,0 +1,62 @@
+"""tools/search_dilation.py end to end on the toy COCO (CPU, a narrow IC-R50, a few iterations)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO, build_model
+from mmengine.config import Config
+from tool_helpers import make_toy_workspace, run, tool
+
+import mmicconv  # noqa: F401
+from mmicconv.pattern import Pattern
+
+pytestmark = pytest.mark.e2e
+
+TOY_FASTER = REPO / 'configs' / 'toy' / 'faster-rcnn_ic-r50_fpn_toy.py'
+# a narrow IC-R50 (base 16: stage widths 16..128, outputs 64..512) on 8 images, batch 2
+NARROW = ['model.backbone.base_channels=16', 'model.backbone.stem_channels=16',
+          'model.neck.in_channels=[64,128,256,512]', 'train_dataloader.dataset.indices=8',
+          'train_dataloader.batch_size=2']
+PLANES = [16] * 3 + [32] * 4 + [64] * 6 + [128] * 3
+
+
+@pytest.fixture(scope='module')
+def searched(tmp_path_factory) -> Path:
+    ws = make_toy_workspace(tmp_path_factory.mktemp('search_ws'))
+    out = ws / 'search'
+    run(tool('search_dilation.py') + [TOY_FASTER, '--d-max', '2', '--supernet-iters', '2',
+                                       '--calib-batches', '2', '--supernet-init', 'scratch',
+                                       '--work-dir', out,
+                                       '--cfg-options', *NARROW], cwd=ws, timeout=600)
+    return out
+
+
+def test_search_writes_a_pattern_that_fits(searched):
+    """pattern.json: 16 entries of the 4 keys of d_max 2, summing to each conv2's width."""
+    pattern = Pattern.load(searched / 'pattern.json')
+    assert [conv.total for conv in pattern] == PLANES
+    assert all(set(conv.keys) == {(1, 1), (1, 2), (2, 1), (2, 2)} for conv in pattern)
+    summary = json.loads((searched / 'search.json').read_text())
+    assert [row['channels'] for row in summary['layers']] == PLANES
+    assert summary['export_max_abs_diff'] < 1e-3
+    assert (searched / 'pattern.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_inherited_checkpoint_loads_into_the_ic_detector(searched):
+    """retrain_config.py builds the IC detector with the searched pattern; inherited.pth loads
+    strictly into it, and init_cfg=Pretrained (prefix 'backbone.') gives the backbone the
+    same tensors."""
+    cfg = Config.fromfile(str(searched / 'retrain_config.py'))
+    state = torch.load(searched / 'inherited.pth', map_location='cpu', weights_only=True)['state_dict']
+    detector = build_model('mmdet', cfg.model)
+    detector.load_state_dict(state, strict=True)
+    backbone_cfg = dict(cfg.model.backbone, init_cfg=dict(
+        type='Pretrained', checkpoint=str(searched / 'inherited.pth'), prefix='backbone.'))
+    backbone = build_model('mmdet', backbone_cfg)
+    backbone.init_weights()
+    for key, value in backbone.state_dict().items():
+        torch.testing.assert_close(value, state[f'backbone.{key}'], msg=key)
