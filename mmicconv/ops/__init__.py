@@ -1,7 +1,7 @@
-"""IC convolution operators."""
+"""IC convolution operators: the ``ICConv2d`` module and the ``mmicconv::ic_conv2d`` operator."""
 
 from .ic_conv import ICConv2d
+from .op import ic_conv2d
 from .strategies import ENV_VAR, available_strategies
-from .strategies.scratch import release_scratch
 
-__all__ = ['ICConv2d', 'available_strategies', 'ENV_VAR', 'release_scratch']
+__all__ = ['ICConv2d', 'ic_conv2d', 'available_strategies', 'ENV_VAR']

@@ -3,36 +3,34 @@
 ``tools/install.sh`` (``pip install --no-build-isolation -e .``) compiles
 ``mmicconv/ops/csrc/*.cpp`` with torch's ``CppExtension``. When the build was
 skipped or failed, everything still works through the pure-PyTorch
-strategies; :func:`extension_error` says why the kernels are missing. Set
-``MMICCONV_DISABLE_EXT=1`` to ignore a built extension (for comparisons).
+strategies; :func:`extension_error` says why the kernels are missing. To run
+without a built extension, choose another strategy (``set_strategy('tap')``
+or ``MMICCONV_STRATEGY=tap``).
 """
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 from typing import Optional, Tuple
 
-__all__ = ['DISABLE_ENV_VAR', 'load_extension', 'extension_error']
+__all__ = ['load_extension', 'extension_error']
 
-DISABLE_ENV_VAR = 'MMICCONV_DISABLE_EXT'
-
-_cache: Optional[Tuple[Optional[ModuleType], Optional[str]]] = None
+#: ``(module, None)`` or ``(None, reason)`` once the import was tried (like
+#: ``sys.modules``, it holds the imported module only).
+_state: Optional[Tuple[Optional[ModuleType], Optional[str]]] = None
 
 
 def _load() -> Tuple[Optional[ModuleType], Optional[str]]:
-    if os.environ.get(DISABLE_ENV_VAR, '') not in ('', '0'):
-        return None, f'disabled by {DISABLE_ENV_VAR}'
-    global _cache
-    if _cache is None:
+    global _state
+    if _state is None:
         try:
             from .. import _C
-            _cache = (_C, None)
+            _state = (_C, None)
         except ImportError as error:
-            _cache = (None, f'the compiled extension mmicconv._C is not built ({error}); '
+            _state = (None, f'the compiled extension mmicconv._C is not built ({error}); '
                             'build it with `bash tools/install.sh` or '
                             '`pip install --no-build-isolation -e .`')
-    return _cache
+    return _state
 
 
 def load_extension() -> Optional[ModuleType]:

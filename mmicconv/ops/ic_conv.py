@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Dict, Mapping, Tuple, Union
+import os
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
 
 from ..pattern import ConvPattern, Pattern
-from .strategies import ICConvSpec, ICConvStrategy, select_strategy
+from .plan import segments_conv2d
+from .strategies import ENV_VAR, ICConvSpec, ICConvStrategy, select_strategy
+from .strategies.loop import LoopStrategy
+from .strategies.tap import TapStrategy
 
 __all__ = ['ICConv2d']
 
@@ -29,11 +32,16 @@ def _as_conv_pattern(pattern: Union[None, ConvPattern, Mapping[str, int]], out_c
     return Pattern.from_list([pattern], source='<ICConv2d pattern>')[0]
 
 
-class ICConv2d(nn.Module):
+class ICConv2d(nn.Conv2d):
     """Inception convolution: output channel ``c`` is a 3x3 conv of its own dilation.
 
-    The weight is ONE parameter of shape ``[out_channels, in_channels // groups, 3, 3]``,
-    exactly like ``nn.Conv2d``, so a plain ResNet checkpoint loads unchanged;
+    A subclass of ``nn.Conv2d`` (only ``forward`` differs): ``weight``
+    (``[out_channels, in_channels // groups, 3, 3]``), ``bias``,
+    ``in_channels``, ``out_channels``, ``stride`` and ``groups`` are exactly
+    ``nn.Conv2d``'s, so initialisers (mmengine's ``Kaiming`` with
+    ``layer='Conv2d'``), ``fuse_conv_bn``, FLOP counters and ``isinstance``
+    checks treat it as the 3x3 conv it is, and a plain ResNet checkpoint
+    loads unchanged;
     output channels follow the pattern's layout (its groups in order). Padding
     is "same" per axis (``dilation`` along each axis), so every channel has
     the output size of a plain 3x3 conv with the same stride.
@@ -53,8 +61,11 @@ class ICConv2d(nn.Module):
         out_channels: Output channels.
         kernel_size: Must be 3.
         stride: Stride, an int or (h, w).
-        padding: Ignored (always "same" for each channel's dilation); accepted
-            for ``nn.Conv2d``/mmcv compatibility.
+        padding: Ignored: every channel is padded by its own dilation ("same"
+            3x3 conv). The ``padding`` and ``dilation`` attributes hold those
+            of a plain 3x3 conv with the same output size (``(1, 1)``), or the
+            uniform dilation when ``pattern`` is None; the per-channel
+            dilations are in ``pattern`` / ``spec``.
         dilation: The dilation of every channel when ``pattern`` is None.
         groups: Cardinality (ResNeXt). The pattern then sums either to
             ``out_channels`` or to ``groups`` (one dilation per cardinality
@@ -62,9 +73,19 @@ class ICConv2d(nn.Module):
         bias: Whether to add a learnable bias.
         pattern: This conv's pattern: a :class:`~mmicconv.pattern.ConvPattern`
             or one entry of the published format (``{"(a, b)": count}``).
-        strategy: How to compute it: ``'auto'`` (default; the fastest that
-            supports the input, overridable by ``MMICCONV_STRATEGY``) or a
-            name from :func:`mmicconv.ops.strategies.available_strategies`.
+        strategy: How to compute it: ``'auto'`` (default; on CPU the fastest
+            that supports this conv, elsewhere ``loop``; replaced by
+            ``$MMICCONV_STRATEGY`` when set) or a name from
+            :func:`mmicconv.ops.available_strategies`. Resolved when the
+            module is built or moved; change it with :meth:`set_strategy`.
+            Shown by ``repr``; :attr:`active_strategy` is what runs.
+
+    Tracing (``torch.jit.trace``, FLOP counters such as mmengine's
+    ``get_model_complexity_info``) and ONNX export always see the ``loop``
+    computation: one standard dilated ``Conv`` per dilation segment and a
+    ``Concat``, with exactly the FLOPs of the 3x3 conv.
+    ``torch.compile`` and ``torch.export`` see the active strategy (``band``:
+    the registered operator ``torch.ops.mmicconv.ic_conv2d``).
     """
 
     def __init__(self,
@@ -78,21 +99,18 @@ class ICConv2d(nn.Module):
                  bias: bool = False,
                  pattern: Union[None, ConvPattern, Mapping[str, int]] = None,
                  strategy: str = 'auto') -> None:
-        super().__init__()
         if _pair(kernel_size) != (3, 3):
             raise ValueError(f'ICConv2d only supports 3x3 kernels, got kernel_size={kernel_size}')
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.kernel_size = (3, 3)
-        self.stride = _pair(stride)
-        self.groups = groups
+        uniform = (1, 1) if pattern is not None else _pair(dilation)
+        super().__init__(in_channels, out_channels, 3, stride=_pair(stride), padding=uniform,
+                         dilation=uniform, groups=groups, bias=bias)
         self.pattern = _as_conv_pattern(pattern, out_channels, _pair(dilation))
         self.spec = ICConvSpec.build(in_channels, out_channels, self.stride, groups, self.pattern)
-        self.strategy = strategy
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, 3, 3))
-        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
-        self._executors: Dict[Tuple[str, torch.dtype, bool], ICConvStrategy] = {}
-        self.reset_parameters()
+        self.register_buffer('ic_dilations', self.spec.channel_dilations(), persistent=False)
+        self._requested = 'auto'
+        self._impl: ICConvStrategy = LoopStrategy(self.spec)
+        self._autocast_impl: Optional[ICConvStrategy] = None
+        self.set_strategy(strategy)
         self._register_load_state_dict_pre_hook(self._load_conv_list_layout)
 
     @classmethod
@@ -109,33 +127,78 @@ class ICConv2d(nn.Module):
         ic.bias = conv.bias
         return ic.to(conv.weight.device)
 
-    def reset_parameters(self) -> None:
-        """Initialise like ``nn.Conv2d``."""
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.weight[0].numel())
-            nn.init.uniform_(self.bias, -bound, bound)
+    @property
+    def strategy(self) -> str:
+        """The requested strategy (``'auto'`` or a name); assigning calls :meth:`set_strategy`."""
+        return self._requested
 
-    def executor(self, x: torch.Tensor) -> ICConvStrategy:
-        """The strategy instance for this input (chosen and planned once per key)."""
+    @strategy.setter
+    def strategy(self, name: str) -> None:
+        self.set_strategy(name)
+
+    @property
+    def active_strategy(self) -> str:
+        """The name of the strategy that runs (what ``'auto'`` resolved to)."""
+        return self._impl.name
+
+    def set_strategy(self, name: str) -> ICConv2d:
+        """Choose how to compute the conv: ``'auto'`` or a name of :func:`available_strategies`.
+
+        Resolved now, for the module's current device and dtype (and again
+        whenever the module is moved). ``'auto'`` is replaced by
+        ``$MMICCONV_STRATEGY`` when that is set (read here, never per forward).
+
+        Raises:
+            ValueError: an unknown name, or a strategy that is unavailable
+                (e.g. the compiled kernel is not built) or cannot run this
+                conv on this device/dtype. The current strategy is kept.
+        """
+        requested = (os.environ.get(ENV_VAR, '') or 'auto') if name == 'auto' else name
+        impl = self._build_impl(requested)
+        self._requested, self._impl, self._autocast_impl = name, impl, None
+        return self
+
+    def _build_impl(self, requested: str) -> ICConvStrategy:
+        device, dtype = self.weight.device, self.weight.dtype
+        cls = select_strategy(requested, self.spec, device, dtype, True)
+        return cls(self.spec, device)
+
+    def _apply(self, fn, *args, **kwargs):
+        """``nn.Module._apply`` (``to``, ``cuda``, ``double``, ...), then re-resolve the strategy."""
+        result = super()._apply(fn, *args, **kwargs)
+        if '_impl' in self.__dict__:  # not during __init__
+            # rebuilt from the spec: a move may leave a non-persistent buffer uninitialised (to_empty)
+            self.ic_dilations = self.spec.channel_dilations().to(self.weight.device)
+            self.set_strategy(self._requested)
+        return result
+
+    def _autocast_fallback(self, x: torch.Tensor) -> Optional[ICConvStrategy]:
+        """Under low-precision autocast, ``tap``/``loop`` when the active strategy cannot run it."""
         device_type = x.device.type
-        autocast = torch.is_autocast_enabled(device_type)
-        dtype = torch.get_autocast_dtype(device_type) if autocast else x.dtype
-        key = (str(x.device), dtype, self.training)
-        executor = self._executors.get(key)
-        if executor is None:
-            cls = select_strategy(self.strategy, self.spec, x.device, dtype, self.training)
-            executor = self._executors[key] = cls(self.spec)
-        return executor
+        if not torch.is_autocast_enabled(device_type):
+            return None
+        dtype = torch.get_autocast_dtype(device_type)
+        if type(self._impl).supports(self.spec, x.device, dtype, self.training):
+            return None
+        if self._autocast_impl is None:
+            cls = TapStrategy if TapStrategy.supports(self.spec, x.device, dtype, True) else LoopStrategy
+            self._autocast_impl = cls(self.spec, x.device)
+        return self._autocast_impl
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.executor(x).forward(x, self.weight, self.bias)
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            # standard ops (one dilated conv per segment + cat): FLOP counters and ONNX
+            return segments_conv2d(x, self.weight, self.bias, self.spec.segments, self.stride, self.groups)
+        impl = self._autocast_fallback(x) or self._impl
+        return impl.forward(x, self.weight, self.bias, self.ic_dilations)
 
     def extra_repr(self) -> str:
         dilations = ', '.join(f'{g.dilation_h}x{g.dilation_w}:{g.channels}' for g in self.pattern.groups)
+        strategy = self.active_strategy if self._requested != 'auto' else f'auto:{self.active_strategy}'
         return (f'{self.in_channels}, {self.out_channels}, kernel_size=(3, 3), stride={self.stride}'
                 f'{f", groups={self.groups}" if self.groups > 1 else ""}'
-                f'{", bias=False" if self.bias is None else ""}, dilations=[{dilations}]')
+                f'{", bias=False" if self.bias is None else ""}, dilations=[{dilations}], '
+                f'strategy={strategy}')
 
     def _load_conv_list_layout(self, state_dict: Dict[str, torch.Tensor], prefix: str,
                                *args: Any) -> None:

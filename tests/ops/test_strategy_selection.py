@@ -1,4 +1,4 @@
-"""How ``strategy='auto'`` chooses, overrides, and falls back from unavailable kernels."""
+"""How strategies are chosen (at build/move, never per forward), overridden and refused."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ import pytest
 import torch
 
 from mmicconv.ops import ICConv2d
+from mmicconv.ops import extension as extension_module
 from mmicconv.ops import strategies as strategies_module
-from mmicconv.ops.extension import DISABLE_ENV_VAR, extension_error
-from mmicconv.ops.strategies import ENV_VAR, STRATEGIES, ICConvStrategy, select_strategy
+from mmicconv.ops.extension import extension_error
+from mmicconv.ops.strategies import STRATEGIES, ICConvStrategy, select_strategy
 from mmicconv.ops.strategies.band import BandStrategy
+from mmicconv.ops.strategies.loop import LoopStrategy
 from mmicconv.ops.strategies.tap import TapStrategy
 
 CPU = torch.device('cpu')
+PATTERN = {'(0, 0)': 4, '(2, 1)': 4}
 
 
 def spec_of(groups: int = 1, stride: int = 1):
-    pattern = {'(0, 0)': 1, '(1, 2)': 1} if groups > 1 else {'(0, 0)': 4, '(2, 1)': 4}
-    return ICConv2d(8, 8, stride=stride, groups=groups, pattern=pattern).spec
+    pattern = {'(0, 0)': 1, '(1, 2)': 1} if groups > 1 else PATTERN
+    return ICConv2d(8, 8, stride=stride, groups=groups, pattern=pattern, strategy='loop').spec
 
 
 @pytest.fixture
@@ -28,39 +31,78 @@ def no_warning_state(monkeypatch):
     monkeypatch.setattr(strategies_module, '_WARNED', set())
 
 
+@pytest.fixture
+def without_extension(monkeypatch):
+    monkeypatch.setattr(extension_module, '_state', (None, 'extension not built (test)'))
+
+
 @pytest.mark.skipif(extension_error() is not None, reason=f'compiled kernels: {extension_error()}')
-def test_auto_picks_band_tap_or_loop_by_spec_and_dtype(monkeypatch):
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    assert select_strategy('auto', spec_of(), CPU, torch.float32, True) is BandStrategy
-    assert select_strategy('auto', spec_of(), CPU, torch.float64, False) is BandStrategy
-    assert select_strategy('auto', spec_of(stride=2), CPU, torch.float32, True) is BandStrategy
-    # bfloat16 (autocast) and other devices: the pure-PyTorch per-tap strategy
-    assert select_strategy('auto', spec_of(), CPU, torch.bfloat16, False) is TapStrategy
-    assert select_strategy('auto', spec_of(groups=2), CPU, torch.float32, True).name == 'loop'
-    assert select_strategy('auto', spec_of(), torch.device('meta'), torch.float32, True) is TapStrategy
+def test_auto_picks_band_tap_or_loop_by_spec_device_and_dtype():
+    assert select_strategy('auto', spec_of(), CPU, torch.float32) is BandStrategy
+    assert select_strategy('auto', spec_of(), CPU, torch.float64) is BandStrategy
+    assert select_strategy('auto', spec_of(stride=2), CPU, torch.float32) is BandStrategy
+    assert select_strategy('auto', spec_of(), CPU, torch.bfloat16) is TapStrategy
+    assert select_strategy('auto', spec_of(groups=2), CPU, torch.float32) is LoopStrategy
+    # other devices: loop (see the strategies module docstring for why)
+    assert select_strategy('auto', spec_of(), torch.device('meta'), torch.float32) is LoopStrategy
 
 
-def test_missing_extension_falls_back_to_tap_with_one_warning(monkeypatch, no_warning_state):
-    monkeypatch.setenv(DISABLE_ENV_VAR, '1')
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    assert BandStrategy.unavailable_reason() == f'disabled by {DISABLE_ENV_VAR}'
+def test_move_re_resolves_the_strategy():
+    conv = ICConv2d(8, 8, pattern=PATTERN)
+    first = conv.active_strategy
+    assert first in ('band', 'tap')
+    conv.to('meta')
+    assert conv.active_strategy == 'loop' and conv.strategy == 'auto'
+    assert 'strategy=auto:loop' in repr(conv)
+    conv.to_empty(device='cpu')
+    assert conv.active_strategy == first
+
+
+def test_missing_extension_falls_back_to_tap_with_one_warning(without_extension, no_warning_state):
+    assert BandStrategy.unavailable_reason() == 'extension not built (test)'
     with pytest.warns(RuntimeWarning, match="'band' is unavailable"):
-        assert select_strategy('auto', spec_of(), CPU, torch.float32, True) is TapStrategy
+        assert select_strategy('auto', spec_of(), CPU, torch.float32) is TapStrategy
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        conv = ICConv2d(8, 8, pattern={'(0, 0)': 4, '(2, 1)': 4})
+        conv = ICConv2d(8, 8, pattern=PATTERN)
+        assert conv.active_strategy == 'tap'
         conv(torch.randn(1, 8, 6, 6))
-        assert type(conv.executor(torch.randn(1, 8, 6, 6))) is TapStrategy
-    with pytest.raises(ValueError, match='unavailable: disabled by'):
-        select_strategy('band', spec_of(), CPU, torch.float32, True)
+    with pytest.raises(ValueError, match='unavailable: extension not built'):
+        ICConv2d(8, 8, pattern=PATTERN, strategy='band')
 
 
-def test_argument_beats_env_var(monkeypatch):
-    monkeypatch.setenv(ENV_VAR, 'loop')
-    assert select_strategy('auto', spec_of(), CPU, torch.float32, True).name == 'loop'
-    assert select_strategy('tap', spec_of(), CPU, torch.float32, True).name == 'tap'
-    with pytest.raises(ValueError, match='does not support'):
-        select_strategy('tap', spec_of(groups=2), CPU, torch.float32, True)
+def test_named_strategy_that_cannot_run_is_a_clear_error_at_build():
+    with pytest.raises(ValueError, match="'tap' does not support"):
+        ICConv2d(8, 8, groups=2, pattern={'(0, 0)': 1, '(1, 2)': 1}, strategy='tap')
+    message = r"unknown IC conv strategy 'fast'; available: \['band', 'loop', 'tap'\]"
+    with pytest.raises(ValueError, match=message):
+        ICConv2d(8, 8, pattern=PATTERN, strategy='fast')
+
+
+def test_set_strategy_after_forward_takes_effect_and_errors_keep_the_old_one():
+    conv = ICConv2d(8, 8, pattern=PATTERN, strategy='loop')
+    x = torch.randn(1, 8, 6, 6)
+    expected = conv(x)
+    calls = []
+    original = TapStrategy.forward
+
+    def counting(self, *args):
+        calls.append(1)
+        return original(self, *args)
+
+    TapStrategy.forward = counting
+    try:
+        conv.set_strategy('tap')
+        torch.testing.assert_close(conv(x), expected, atol=1e-5, rtol=1e-5)
+        assert calls == [1] and conv.active_strategy == 'tap' and 'strategy=tap' in repr(conv)
+        conv.strategy = 'loop'  # assignment is set_strategy too
+        conv(x)
+        assert calls == [1] and conv.active_strategy == 'loop'
+    finally:
+        TapStrategy.forward = original
+    with pytest.raises(ValueError, match='unknown IC conv strategy'):
+        conv.set_strategy('no-such')
+    assert conv.strategy == 'loop' and conv.active_strategy == 'loop'
 
 
 class _MissingKernel(ICConvStrategy):
@@ -79,27 +121,15 @@ def test_unavailable_optional_kernel_falls_back_with_one_warning(monkeypatch, no
     # the next in priority order below the missing kernel: band when built, else tap
     fallback = BandStrategy if extension_error() is None else TapStrategy
     with pytest.warns(RuntimeWarning, match="'missing-kernel' is unavailable"):
-        assert select_strategy('auto', spec_of(), CPU, torch.float32, True) is fallback
+        assert select_strategy('auto', spec_of(), CPU, torch.float32) is fallback
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        assert select_strategy('auto', spec_of(), CPU, torch.float32, True) is fallback
+        assert select_strategy('auto', spec_of(), CPU, torch.float32) is fallback
     with pytest.raises(ValueError, match='unavailable: extension not built'):
-        select_strategy('missing-kernel', spec_of(), CPU, torch.float32, True)
+        select_strategy('missing-kernel', spec_of(), CPU, torch.float32)
 
 
-def test_plan_is_built_once_per_key():
-    conv = ICConv2d(4, 6, pattern={'(0, 0)': 2, '(0, 3)': 2, '(2, 1)': 2})
-    x = torch.randn(1, 4, 9, 9)
-    first = conv.executor(x)
-    conv(x)
-    conv(torch.randn(2, 4, 7, 11))
-    assert conv.executor(x) is first and len(conv._executors) == 1
-    conv.eval()
-    conv(x)
-    assert len(conv._executors) == 2
-
-
-def test_tap_outputs_never_alias_the_scratch_buffers():
+def test_tap_outputs_never_alias_each_other():
     conv = ICConv2d(4, 6, pattern={'(0, 0)': 2, '(0, 3)': 2, '(2, 1)': 2}, strategy='tap')
     for n in (1, 2):
         x = torch.randn(n, 4, 9, 9)

@@ -39,7 +39,7 @@ def train(strategy: str, pattern: list, steps: int = 3, used: set | None = None)
         loss.backward()
         opt.step()
     if used is not None:
-        used.update(type(ex).name for m in model.modules() for ex in getattr(m, '_executors', {}).values())
+        used.update(m.active_strategy for m in model.modules() if hasattr(m, 'active_strategy'))
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 

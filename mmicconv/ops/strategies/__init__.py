@@ -1,24 +1,32 @@
 """Execution strategies for ICConv2d and the rule that picks one.
 
-``strategy='auto'`` (the default) picks, among the registered strategies that
-support the spec, device, dtype and mode, the one with the highest priority.
-The environment variable ``MMICCONV_STRATEGY=<name>`` overrides ``'auto'``
-everywhere (for debugging and benchmarks); an explicit ``strategy=`` argument
-overrides both.
+The choice is made when an :class:`~mmicconv.ops.ICConv2d` is built, moved
+(``.to()``, ``.cuda()``, ``.double()``, ...) or given ``set_strategy``; never
+per forward. ``strategy='auto'`` (the default) picks, on CPU, the supported
+strategy of highest priority; on every other device ``loop`` (see below).
+The environment variable ``MMICCONV_STRATEGY=<name>`` (the only runtime
+variable) replaces ``'auto'`` for modules built or moved while it is set (for
+debugging and benchmarks); an explicit ``strategy=`` argument or
+``set_strategy`` beats it.
 
-Strategies shipped (highest priority first): ``band`` (the compiled banded
-per-tap kernel: CPU, stride 1, ``groups=1``, float32/64; needs the extension
-built at install time), ``tap`` (pure PyTorch: one GEMM for the nine taps of
-all channels, then two one-axis shift stages; ``groups=1``, any stride,
-device and float dtype) and ``loop`` (the paper's one conv per dilation
-group, used for ``groups > 1``).
-A strategy whose optional kernel is missing (``unavailable_reason()``) is
-skipped by ``'auto'`` with a one-time warning, and refused when named.
+Strategies shipped (highest priority first): ``band`` (the registered
+operator ``torch.ops.mmicconv.ic_conv2d`` with its compiled banded per-tap
+CPU kernel: ``groups=1``, float32/64, any stride; needs the extension built
+at install time), ``tap`` (pure PyTorch: one GEMM for the nine taps of all
+channels, then two one-axis shift stages; ``groups=1``, any stride, device
+and float dtype) and ``loop`` (the paper's one conv per dilation group; any
+device, dtype and ``groups``). A strategy whose optional kernel is missing
+(``unavailable_reason()``) is skipped by ``'auto'`` with a one-time warning,
+and refused when named.
+
+Why ``loop`` on CUDA: no GPU was available to measure ``tap`` against it;
+``loop`` runs cuDNN's dilated convs with no intermediate beyond the output
+(the paper trained this way on GPUs), while ``tap`` materialises a
+``9 * C_out`` wide intermediate whose cost on a GPU is unmeasured.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from typing import Dict, Set, Type
 
@@ -45,14 +53,16 @@ def available_strategies() -> list[str]:
 
 
 def select_strategy(requested: str, spec: ICConvSpec, device: torch.device,
-                    dtype: torch.dtype, training: bool) -> Type[ICConvStrategy]:
+                    dtype: torch.dtype, training: bool = True) -> Type[ICConvStrategy]:
     """Resolve ``requested`` ('auto' or a name) to a strategy class.
+
+    Reads no environment variable (:class:`~mmicconv.ops.ICConv2d` applies
+    ``MMICCONV_STRATEGY`` before calling this).
 
     Raises:
         ValueError: an unknown name, or a named strategy that cannot run here.
     """
-    if requested == 'auto':
-        requested = os.environ.get(ENV_VAR, 'auto') or 'auto'
+    device = torch.device(device)
     if requested != 'auto':
         if requested not in STRATEGIES:
             raise ValueError(f'unknown IC conv strategy {requested!r}; '
@@ -65,6 +75,8 @@ def select_strategy(requested: str, spec: ICConvSpec, device: torch.device,
             raise ValueError(f'IC conv strategy {requested!r} does not support this input '
                              f'(device={device}, dtype={dtype}, training={training})')
         return cls
+    if device.type != 'cpu':
+        return LoopStrategy  # unmeasured elsewhere: see the module docstring
     candidates = sorted((c for c in STRATEGIES.values() if c.supports(spec, device, dtype, training)),
                         key=lambda c: -c.priority)
     for cls in candidates:

@@ -21,8 +21,9 @@ each GEMM row runs only on the input phase it needs (no wasted FLOPs).
 
 A custom :class:`torch.autograd.Function` keeps only ``x`` and ``W9`` for
 backward (the same tensors a plain conv keeps); the ``9 * C_out`` wide
-intermediate exists only transiently, in a reused scratch buffer
-(:mod:`.scratch`), so large inputs do not pay page faults on every call.
+intermediate exists only transiently (a fresh tensor per call: no state
+outlives the call). Its backward is made of differentiable ops, so the
+strategy is twice differentiable.
 """
 
 from __future__ import annotations
@@ -32,15 +33,11 @@ from typing import Any, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..plan import output_size, w9_matrix
 from .base import ICConvSpec, ICConvStrategy
-from .scratch import scratch
 from .tap_plan import TapPlan
 
 __all__ = ['TapStrategy', 'tap_conv']
-
-
-def _output_size(size: int, stride: int) -> int:
-    return (size - 1) // stride + 1
 
 
 def _phase_input(x: torch.Tensor, phase: Tuple[int, int], stride: Tuple[int, int],
@@ -56,7 +53,7 @@ def _phase_input(x: torch.Tensor, phase: Tuple[int, int], stride: Tuple[int, int
 
 def _gemm(x: torch.Tensor, w9: torch.Tensor, plan: TapPlan, out_hw: Tuple[int, int]) -> torch.Tensor:
     """``Z``: ``[N, 9 * C_out, Ho * Wo]``, each row computed on its input phase."""
-    z = scratch('wide', (x.shape[0], w9.shape[0], out_hw[0] * out_hw[1]), x)
+    z = x.new_empty(x.shape[0], w9.shape[0], out_hw[0] * out_hw[1])
     if len(plan.phases) == 1 and plan.stride == (1, 1):
         return torch.matmul(w9, _phase_input(x, (0, 0), plan.stride, out_hw), out=z)
     for phase, rows in plan.phases.items():
@@ -89,7 +86,7 @@ def _shift_add(z: torch.Tensor, plan: TapPlan, channels: int,
             if a < ho:
                 seg[:, :, :ho - a] += rows[:, 2, ws:we, a:]
         return out
-    out = rows[:, 1].clone(memory_format=torch.contiguous_format)  # never a view of scratch
+    out = rows[:, 1].clone(memory_format=torch.contiguous_format)
     for run in plan.height_runs:
         lo, hi, b, a = run.start, run.stop, run.before, run.after
         if b < ho:
@@ -102,7 +99,7 @@ def _shift_add(z: torch.Tensor, plan: TapPlan, channels: int,
 def _shift_add_backward(grad: torch.Tensor, plan: TapPlan) -> torch.Tensor:
     """The adjoint of :func:`_shift_add`: ``dZ`` ``[N, 9 * C_out, Ho * Wo]``."""
     n, channels, ho, wo = grad.shape
-    rows = scratch('rows', (n, 3, channels, ho, wo), grad)  # in the width (GEMM row) order
+    rows = grad.new_empty(n, 3, channels, ho, wo)  # in the width (GEMM row) order
     if plan.order is None:
         keys = [(r.start, r.stop, r.start, r.before, r.after) for r in plan.height_runs]
     else:
@@ -118,7 +115,7 @@ def _shift_add_backward(grad: torch.Tensor, plan: TapPlan) -> torch.Tensor:
         if a < ho:
             r2[:, :, a:] = g[:, :, :ho - a]
         r2[:, :, :min(a, ho)] = 0
-    dz = scratch('wide', (n, 3, 3, channels, ho, wo), grad)
+    dz = grad.new_empty(n, 3, 3, channels, ho, wo)
     dz[:, :, 1] = rows
     for run in plan.width_runs:
         lo, hi, b, a = run.start, run.stop, run.before, run.after
@@ -137,7 +134,7 @@ class _TapConv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, w9: torch.Tensor, plan: TapPlan) -> torch.Tensor:
-        out_hw = (_output_size(x.shape[2], plan.stride[0]), _output_size(x.shape[3], plan.stride[1]))
+        out_hw = (output_size(x.shape[2], plan.stride[0]), output_size(x.shape[3], plan.stride[1]))
         z = _gemm(x, w9, plan, out_hw)
         ctx.save_for_backward(x, w9)
         ctx.plan, ctx.out_hw = plan, out_hw
@@ -178,11 +175,9 @@ def tap_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
              plan: TapPlan) -> torch.Tensor:
     """The IC conv of ``x`` by the per-tap method (autocast aware)."""
     device_type = x.device.type
-    plan = plan.to(x.device)
-    w9 = weight.permute(2, 3, 0, 1)
-    if plan.order is not None:
-        w9 = w9.index_select(2, plan.order)
-    w9 = w9.reshape(9 * weight.shape[0], weight.shape[1])
+    if plan.device != x.device:
+        plan = plan.to(x.device)
+    w9 = w9_matrix(weight if plan.order is None else weight.index_select(0, plan.order))
     if torch.is_autocast_enabled(device_type):
         dtype = torch.get_autocast_dtype(device_type)
         with torch.autocast(device_type, enabled=False):
@@ -198,9 +193,9 @@ class TapStrategy(ICConvStrategy):
     name = 'tap'
     priority = 10
 
-    def __init__(self, spec: ICConvSpec) -> None:
-        super().__init__(spec)
-        self.plan = TapPlan(spec)
+    def __init__(self, spec: ICConvSpec, device: Optional[torch.device] = None) -> None:
+        super().__init__(spec, device)
+        self.plan = TapPlan(spec).to(device or torch.device('cpu'))
 
     @classmethod
     def supports(cls, spec: ICConvSpec, device: torch.device, dtype: torch.dtype,
@@ -208,6 +203,6 @@ class TapStrategy(ICConvStrategy):
         return spec.groups == 1 and dtype in (torch.float32, torch.float64, torch.bfloat16,
                                               torch.float16)
 
-    def forward(self, x: torch.Tensor, weight: torch.Tensor,
-                bias: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                dilations: torch.Tensor) -> torch.Tensor:
         return tap_conv(x, weight, bias, self.plan)

@@ -100,19 +100,17 @@ class TapPlan:
                     pw = 0 if j == 1 else taps_w[c][j // 2][0]
                     rows.setdefault((ph, pw), []).append((i * 3 + j) * channels + pos)
         self.phases = {key: torch.tensor(value) for key, value in sorted(rows.items())}
-        self._device_cache: Dict[torch.device, TapPlan] = {}
+        self.device = torch.device('cpu')
 
     def to(self, device: torch.device) -> TapPlan:
-        """This plan with its index tensors on ``device`` (cached)."""
-        if device.type == 'cpu':
+        """This plan with its index tensors on ``device`` (a new plan; this one is unchanged)."""
+        device = torch.device(device)
+        if device == self.device:
             return self
-        plan = self._device_cache.get(device)
-        if plan is None:
-            plan = object.__new__(TapPlan)
-            plan.__dict__.update(self.__dict__)
-            plan.order = None if self.order is None else self.order.to(device)
-            plan.inverse = None if self.inverse is None else self.inverse.to(device)
-            plan.phases = {k: v.to(device) for k, v in self.phases.items()}
-            plan._device_cache = {}
-            self._device_cache[device] = plan
+        plan = object.__new__(TapPlan)
+        plan.__dict__.update(self.__dict__)
+        plan.order = None if self.order is None else self.order.to(device)
+        plan.inverse = None if self.inverse is None else self.inverse.to(device)
+        plan.phases = {k: v.to(device) for k, v in self.phases.items()}
+        plan.device = device
         return plan
