@@ -2,8 +2,11 @@
 
 Everything is measured in ONE process, with the cases of a group run
 interleaved (plain, then each strategy, then plain again, ...) for
-``--repeats`` rounds, and reports medians, so that load from other processes
-hits every case alike. Cases:
+``--repeats`` rounds, and reports medians. Interleaving does NOT make load
+harmless: a busy machine slows oneDNN's plain conv more than the IC kernels
+and flatters the ratios. The 1-minute load average is printed before and
+after (and stored in ``--json``), with a warning above 0.5: only quiet-machine
+runs are results. Cases:
 
 * ``layer``: each distinct ``conv2`` shape of ResNet-50 (4 stages x stride 1
   / stride 2), a plain ``nn.Conv2d`` vs ``ICConv2d`` with each strategy, using
@@ -127,13 +130,36 @@ def ratio_rows(times: Dict[str, float], base: str = 'plain') -> Dict[str, Dict[s
     return rows
 
 
-def runs_here(conv: ICConv2d, device: torch.device) -> bool:
-    """Whether the conv's named strategy supports this layer (e.g. 'band': stride 1 only)."""
-    if conv.strategy == 'auto':
-        return True
-    cls = STRATEGIES[conv.strategy]
-    return cls.unavailable_reason() is None and all(
-        cls.supports(conv.spec, device, torch.float32, training) for training in (False, True))
+def ic_conv_or_none(plain: nn.Conv2d, pattern, strategy: str) -> Optional[ICConv2d]:
+    """``plain`` as an ICConv2d running ``strategy``, or None where that strategy cannot run it."""
+    cls = STRATEGIES.get(strategy)
+    if cls is not None and (cls.unavailable_reason() is not None
+                            or not cls.supports(ICConv2d.from_conv(plain, pattern, 'loop').spec,
+                                                plain.weight.device, plain.weight.dtype, True)):
+        return None
+    return ICConv2d.from_conv(plain, pattern, strategy=strategy)
+
+
+def load_average() -> float:
+    """The 1-minute load average (0.0 where the OS does not report it)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return 0.0
+
+
+#: Above this 1-minute load, timings are not results (shared load slows oneDNN's plain conv more
+#: than the IC kernels and flatters the ratios).
+QUIET_LOAD = 0.5
+
+
+def report_load(when: str) -> float:
+    load = load_average()
+    print(f'# load average ({when}): {load:.2f}', flush=True)
+    if load > QUIET_LOAD:
+        print(f'# WARNING: load {load:.2f} > {QUIET_LOAD}: the machine is busy; these timings are not '
+              'results (rerun on a quiet machine)', flush=True)
+    return load
 
 
 def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int, modes: Sequence[str],
@@ -147,8 +173,8 @@ def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int,
                 plain = nn.Conv2d(channels, channels, 3, stride, 1, bias=False).to(device)
                 models: Dict[str, nn.Module] = {'plain': plain}
                 for strategy in strategies:
-                    conv = ICConv2d.from_conv(plain, pattern[index], strategy=strategy)
-                    if runs_here(conv, device):
+                    conv = ic_conv_or_none(plain, pattern[index], strategy)
+                    if conv is not None:
                         models[strategy] = conv
                 for mode in modes:
                     xin = x.clone().requires_grad_(mode == 'train')
@@ -297,8 +323,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--levels', nargs='+', default=['layer', 'backbone'], choices=['layer', 'backbone'])
     p.add_argument('--strategies', nargs='+', default=['loop', 'tap', 'auto'],
                    help="ICConv2d strategies to time: 'loop' (the paper's, the baseline), 'tap', "
-                        "'band' (layers it supports only) or 'auto' (what ICResNet uses by default: "
-                        "band on stride-1 layers when compiled, else tap)")
+                        "'band' (the compiled kernel) or 'auto' (what ICResNet uses by default: "
+                        "band on CPU when compiled, else tap)")
     p.add_argument('--repeats', type=int, default=5, help='interleaved rounds (median reported)')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--device', default='cpu')
@@ -341,6 +367,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             sys.exit(f'pattern file {path} not found (use --pattern-dir)')
     print(f'# torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, '
           f'batch {args.batch}, repeats {args.repeats}, strategies {args.strategies}', flush=True)
+    load_before = report_load('before')
     results: List[dict] = []
     if 'layer' in args.levels:
         patterns = {k: Pattern.load(str(p)) for k, p in paths.items()}
@@ -352,9 +379,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.memory:
         mem_strategies = args.memory_strategies or args.strategies
         results += bench_memory(paths, args.memory_sizes, args.batch, mem_strategies, args.threads, device)
+    load_after = report_load('after')
     if args.json:
         meta = dict(torch=torch.__version__, device=str(device), threads=torch.get_num_threads(),
-                    batch=args.batch, repeats=args.repeats, argv=sys.argv[1:], cpu_count=os.cpu_count())
+                    batch=args.batch, repeats=args.repeats, argv=sys.argv[1:], cpu_count=os.cpu_count(),
+                    load_before=load_before, load_after=load_after)
         args.json.write_text(json.dumps(dict(meta=meta, results=results), indent=1))
         print(f'wrote {args.json}')
     print(markdown_summary(results))
