@@ -92,7 +92,7 @@ setup(
     extras_require={
         'det': ['mmdet>=3.0,<3.4'],
         'pose': ['mmpose>=1.0,<1.4'],
-        'tests': ['pytest', 'ruff'],
+        'tests': ['pytest', 'ruff', 'onnx', 'onnxruntime'],
     },
     zip_safe=False,
 )

@@ -100,11 +100,11 @@ say "mmpose without its chumpy/torchvision requirements (pip then reports that m
 say "  \"requires chumpy/torchvision, which is not installed\": expected, both are unused)"
 pipc -q --no-deps mmpose
 pipc -q json-tricks munkres
-say "mmicconv (editable, compiling its C++ kernels: about 1 min) and test tools"
+say "mmicconv (editable, compiling its C++ kernels: about 1 min) and test tools (pytest, ruff, onnx, onnxruntime)"
 rm -f "$repo"/mmicconv/_C*.so
 pipc -q --no-deps --no-build-isolation -e "$repo" >"$log_dir/mmicconv-build.log" 2>&1 \
   || { cat "$log_dir/mmicconv-build.log"; exit 1; }
-pipc -q pytest ruff
+pipc -q pytest ruff onnx onnxruntime
 
 check_stack
 fingerprint >"$stamp"
