@@ -8,7 +8,9 @@
 # Pattern: the project's own pattern_zoo/toy/ic_resnet50_toy.json (made by
 # tools/make_toy_pattern.py; not a searched one), so this runs offline.
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
+# mmicconv.exact_resume: a --resume from a mid-epoch checkpoint continues where it
+# stopped (see docs/training.md)
+custom_imports = dict(imports=['mmicconv', 'mmicconv.exact_resume'], allow_failed_imports=False)
 
 data_root = 'data/toy_coco/'
 classes = ('person', 'rectangle', 'ellipse', 'triangle')
@@ -70,7 +72,7 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json', metr
 test_evaluator = val_evaluator
 
 max_epochs = 4
-train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
@@ -83,5 +85,6 @@ param_scheduler = [
 default_hooks = dict(
     logger=dict(interval=8),
     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+custom_hooks = [dict(type='RNGStateHook')]
 env_cfg = dict(cudnn_benchmark=False)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
