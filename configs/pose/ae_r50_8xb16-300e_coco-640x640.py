@@ -37,9 +37,11 @@ codec = dict(
     decode_max_instances=30)
 
 model = dict(
-    type='BottomupPoseEstimator',
+    # BottomupPoseEstimator that also predicts from an image pyramid (multi-scale test)
+    type='MultiscaleBottomupPoseEstimator',
+    # PoseDataPreprocessor that also takes image pyramids (multi-scale test, the _ms configs)
     data_preprocessor=dict(
-        type='PoseDataPreprocessor',
+        type='MultiscalePoseDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
         bgr_to_rgb=True),
@@ -62,8 +64,11 @@ model = dict(
         tag_loss=dict(type='TrainableAssociativeEmbeddingLoss', loss_weight=0.001),
         # heatmaps are resized to the input size before decoding
         decoder=dict(codec, heatmap_size=codec['input_size'])),
+    # flip_test=False works too; multiscale_test=True needs the val pipeline's aug_scales (the
+    # _ms configs); multiscale_tags: 'all' scales' tags concatenated (0.x as the paper used) or 'base'
     test_cfg=dict(
         multiscale_test=False,
+        multiscale_tags='all',
         flip_test=True,
         shift_heatmap=False,
         restore_heatmap_size=True,
@@ -89,14 +94,17 @@ train_pipeline = [
     dict(type='TrainableBottomupGetHeatmapMask'),
     dict(type='PackPoseInputs'),
 ]
+# BottomupResize / PackPoseInputs that also build and pack an aligned image pyramid when
+# given aug_scales (see the _ms configs); without, they do what mmpose's do
 val_pipeline = [
     dict(type='LoadImage'),
-    dict(type='BottomupResize', input_size=codec['input_size'], size_factor=32, resize_mode='expand'),
+    dict(type='BottomupMultiscaleResize', input_size=codec['input_size'], size_factor=32,
+         resize_mode='expand'),
     dict(
-        type='PackPoseInputs',
+        type='PackMultiscalePoseInputs',
         meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape', 'img_shape', 'input_size',
                    'input_center', 'input_scale', 'flip', 'flip_direction', 'flip_indices',
-                   'raw_ann_info', 'skeleton_links')),
+                   'raw_ann_info', 'skeleton_links', 'aug_scales')),
 ]
 
 train_dataloader = dict(

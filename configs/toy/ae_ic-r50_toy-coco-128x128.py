@@ -60,12 +60,13 @@ train_pipeline = [
 ]
 val_pipeline = [
     dict(type='LoadImage'),
-    dict(type='BottomupResize', input_size=input_size, size_factor=32, resize_mode='expand'),
+    # multi-scale test: add aug_scales=[2.0, 0.5] here and model.test_cfg.multiscale_test=True
+    dict(type='BottomupMultiscaleResize', input_size=input_size, size_factor=32, resize_mode='expand'),
     dict(
-        type='PackPoseInputs',
+        type='PackMultiscalePoseInputs',
         meta_keys=('id', 'img_id', 'img_path', 'crowd_index', 'ori_shape', 'img_shape', 'input_size',
                    'input_center', 'input_scale', 'flip', 'flip_direction', 'flip_indices',
-                   'raw_ann_info', 'skeleton_links')),
+                   'raw_ann_info', 'skeleton_links', 'aug_scales')),
 ]
 
 train_dataloader = dict(

@@ -9,7 +9,14 @@ supplies the missing or broken ones under new names in mmpose's registries
 ``TrainableAssociativeEmbeddingHead``      head (``MODELS``): masked heatmap loss, tag loss
 ``TrainableAssociativeEmbeddingLoss``      loss (``MODELS``): 0.x batch mean, no self-pairs
 ``TrainableBottomupGetHeatmapMask``        transform (``TRANSFORMS``): crowd RLE masked too
+``BottomupMultiscaleResize``               transform: aligned image pyramid (multi-scale test)
+``PackMultiscalePoseInputs``               transform: packs the pyramid as a list of tensors
+``MultiscalePoseDataPreprocessor``         data preprocessor (``MODELS``): one batch per scale
+``MultiscaleBottomupPoseEstimator``        model (``MODELS``): predicts from the pyramid
 ========================================  =================================================
+
+The head's ``predict`` also works without flip testing and aggregates
+multi-scale inputs as MMPose 0.x did (:mod:`mmicconv.pose.multiscale`).
 
 Imported by :mod:`mmicconv.registry` when mmpose is installed (together with
 the IC backbones of :mod:`mmicconv.models.mmpose_backbones`). It also imports
@@ -22,10 +29,17 @@ from .codec import TrainableAssociativeEmbedding
 from .compat import import_pose_visualization
 from .head import TrainableAssociativeEmbeddingHead
 from .loss import TrainableAssociativeEmbeddingLoss, ae_loss_per_image
+from .multiscale import (
+    BottomupMultiscaleResize,
+    MultiscaleBottomupPoseEstimator,
+    MultiscalePoseDataPreprocessor,
+    PackMultiscalePoseInputs,
+)
 from .transforms import TrainableBottomupGetHeatmapMask, segmentations_to_mask
 
 import_pose_visualization()
 
 __all__ = ['TrainableAssociativeEmbedding', 'TrainableAssociativeEmbeddingHead',
            'TrainableAssociativeEmbeddingLoss', 'TrainableBottomupGetHeatmapMask',
-           'ae_loss_per_image', 'segmentations_to_mask']
+           'ae_loss_per_image', 'segmentations_to_mask', 'BottomupMultiscaleResize',
+           'MultiscaleBottomupPoseEstimator', 'MultiscalePoseDataPreprocessor', 'PackMultiscalePoseInputs']

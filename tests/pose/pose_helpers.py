@@ -9,7 +9,9 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-POSE_CONFIGS = sorted((REPO / 'configs' / 'pose').glob('ae_*.py'))
+POSE_CONFIGS = sorted(p for p in (REPO / 'configs' / 'pose').glob('ae_*.py') if not p.stem.endswith('_ms'))
+# the multi-scale test variants (scales 2, 1, 0.5) of POSE_CONFIGS
+MS_CONFIGS = sorted((REPO / 'configs' / 'pose').glob('ae_*_ms.py'))
 TOY_CONFIG = REPO / 'configs' / 'toy' / 'ae_ic-r50_toy-coco-128x128.py'
 # the 17 COCO keypoints' left/right swap (mmpose's coco.py metainfo)
 COCO_FLIP_INDICES = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]

@@ -30,7 +30,7 @@ def test_recipe(path):
     16 images per GPU, complete AE training pipeline, COCO keypoint AP."""
     cfg = Config.fromfile(path)
     assert cfg.custom_imports == dict(imports=['mmicconv'], allow_failed_imports=False)
-    assert cfg.model.type == 'BottomupPoseEstimator'
+    assert cfg.model.type == 'MultiscaleBottomupPoseEstimator'  # a BottomupPoseEstimator
     assert cfg.codec.input_size == (640, 640) and cfg.codec.heatmap_size == (160, 160)
     head = cfg.model.head
     assert (head.num_keypoints, head.tag_dim, head.tag_per_keypoint) == (17, 1, True)
