@@ -151,6 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f'{args.config}: default_scope is {scope!r}; expected mmdet or mmpose')
     importlib.import_module(f'{scope}.registry')
     import mmicconv  # noqa: F401
+    from mmicconv.pattern_record import add_record
     from mmicconv.search import compare_methods, export_ic_state_dict, restrict_to_taps_, select_dilations
     from mmicconv.search.report import layer_rows, markdown_table
 
@@ -191,14 +192,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     pattern.dump(pattern_path)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith('backbone.')}
     state.update(backbone_state)
-    ckpt_path = work_dir / 'inherited.pth'
-    meta = {'mmicconv_search': {'config': str(args.config), 'd_max': args.d_max, 'method': args.method,
-                                'supernet_iters': args.supernet_iters, 'pattern': str(pattern_path)}}
-    torch.save({'meta': meta, 'state_dict': state}, ckpt_path)
     torch.save({layer.name: {k: v for k, v in layer.errors.items()} for layer in layers},
                work_dir / 'errors.pth')
 
-    # check: the IC model with the inherited weights == the supernet restricted to the chosen taps
+    # the IC model built from the config with the searched pattern; check that with the
+    # inherited weights it equals the supernet restricted to the chosen taps
     ic_cfg = copy.deepcopy(cfg.model)
     ic_cfg.backbone.pattern = str(pattern_path)
     ic_cfg.backbone.init_cfg = None
@@ -208,6 +206,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ic_model = registry.build(ic_cfg)
     ic_model.load_state_dict(state, strict=True)
     ic_model.eval()
+    ckpt_path = work_dir / 'inherited.pth'
+    meta = {'mmicconv_search': {'config': str(args.config), 'd_max': args.d_max, 'method': args.method,
+                                'supernet_iters': args.supernet_iters, 'pattern': str(pattern_path)}}
+    # with the pattern record (mmicconv.pattern_record) that load_from / Pretrained check
+    torch.save(add_record({'meta': meta, 'state_dict': state}, ic_model), ckpt_path)
     restrict_to_taps_(model.backbone, dilations)
     with torch.no_grad():
         ref = model.backbone(batches[0])

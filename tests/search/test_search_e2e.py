@@ -13,6 +13,7 @@ from tool_helpers import make_toy_workspace, run, tool
 
 import mmicconv  # noqa: F401
 from mmicconv.pattern import Pattern
+from mmicconv.pattern_record import RECORD_KEY
 
 pytestmark = pytest.mark.e2e
 
@@ -47,11 +48,14 @@ def test_search_writes_a_pattern_that_fits(searched):
 
 
 def test_inherited_checkpoint_loads_into_the_ic_detector(searched):
-    """retrain_config.py builds the IC detector with the searched pattern; inherited.pth loads
-    strictly into it, and init_cfg=Pretrained (prefix 'backbone.') gives the backbone the
-    same tensors."""
+    """retrain_config.py builds the IC detector with the searched pattern; inherited.pth
+    loads strictly into it (and carries the pattern record of that pattern), and
+    init_cfg=Pretrained (prefix 'backbone.') gives the backbone the same tensors."""
     cfg = Config.fromfile(str(searched / 'retrain_config.py'))
-    state = torch.load(searched / 'inherited.pth', map_location='cpu', weights_only=True)['state_dict']
+    checkpoint = torch.load(searched / 'inherited.pth', map_location='cpu', weights_only=True)
+    state = checkpoint['state_dict']
+    record = checkpoint['meta'][RECORD_KEY]  # the workflow's pattern record, of the searched pattern
+    assert record['patterns'][0]['pattern'] == Pattern.load(searched / 'pattern.json').to_list()
     detector = build_model('mmdet', cfg.model)
     detector.load_state_dict(state, strict=True)
     backbone_cfg = dict(cfg.model.backbone, init_cfg=dict(
