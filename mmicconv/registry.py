@@ -21,7 +21,9 @@ __all__ = ['register_all', 'FRAMEWORKS']
 #: framework package -> the mmicconv module that registers into it.
 FRAMEWORKS = {
     'mmdet': 'mmicconv.models.mmdet_backbones',
-    'mmpose': 'mmicconv.pose',  # IC backbones + the AE training pieces (mmicconv/pose)
+    # the AE pieces (mmicconv.pose) are imported by the pose configs themselves (custom_imports):
+    # they pull in mmpose.visualization and matplotlib, which detection users do not need
+    'mmpose': 'mmicconv.models.mmpose_backbones',
 }
 
 

@@ -4,7 +4,9 @@
 # The IC variants inherit this file and only swap the backbone.
 _base_ = ['mmpose::_base_/default_runtime.py']
 
-custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
+# mmicconv: the IC backbones; mmicconv.pose: the AE training and test pieces (not imported by a
+# plain `import mmicconv`, which detection configs run)
+custom_imports = dict(imports=['mmicconv', 'mmicconv.pose'], allow_failed_imports=False)
 
 # runtime: 300 epochs, validation every 10
 train_cfg = dict(max_epochs=300, val_interval=10)

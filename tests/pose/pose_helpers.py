@@ -8,6 +8,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+import mmicconv.pose  # noqa: F401  (the AE pieces: pose configs import them with custom_imports)
+
 REPO = Path(__file__).resolve().parents[2]
 POSE_CONFIGS = sorted(p for p in (REPO / 'configs' / 'pose').glob('ae_*.py') if not p.stem.endswith('_ms'))
 # the multi-scale test variants (scales 2, 1, 0.5) of POSE_CONFIGS

@@ -29,7 +29,7 @@ def test_recipe(path):
     tag each, Adam 1e-3, 500-iteration warm-up, steps at 200/260 of 300,
     16 images per GPU, complete AE training pipeline, COCO keypoint AP."""
     cfg = Config.fromfile(path)
-    assert cfg.custom_imports == dict(imports=['mmicconv'], allow_failed_imports=False)
+    assert cfg.custom_imports == dict(imports=['mmicconv', 'mmicconv.pose'], allow_failed_imports=False)
     assert cfg.model.type == 'MultiscaleBottomupPoseEstimator'  # a BottomupPoseEstimator
     assert cfg.codec.input_size == (640, 640) and cfg.codec.heatmap_size == (160, 160)
     head = cfg.model.head
