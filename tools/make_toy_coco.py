@@ -37,8 +37,12 @@ relative to the split folder (use ``data_prefix=dict(img='train/')``).
 one ``person`` category with the 17 COCO ``keypoints`` names in COCO order
 (nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles; left = the
 person's left, i.e. the image's right for these front-facing figures) and the
-COCO ``skeleton``. Each person annotation has the same ``id``, ``bbox``,
-``area``, ``segmentation`` as in ``instances_*.json`` plus ``keypoints``
+COCO ``skeleton``. Each person annotation has the same ``id``, ``bbox`` and
+``segmentation`` as in ``instances_*.json``; its ``area`` is that of the
+convex hull of the figure's visible pixels (what a COCO person's segmentation
+area would be for a solid body: the keypoint metric's OKS scales its
+tolerance with it, and the thin stick itself, about a fifth of its box, made
+OKS far stricter than for real people). Plus ``keypoints``
 (17 x ``[x, y, v]``: ``v=2`` visible, ``v=1`` inside the image but covered by
 an object drawn in front, ``v=0`` outside the image, then ``x=y=0``) and
 ``num_keypoints`` (count of ``v > 0``). Figures are 30-75 % of the image
@@ -298,6 +302,15 @@ def polygon_area(polygons: List[List[float]], hw: Tuple[int, int]) -> float:
     return float(mask_utils.area(rle))
 
 
+def hull_area(mask: np.ndarray) -> float:
+    """Pixel count of the filled convex hull of a mask's pixels (a solid figure's area)."""
+    ys, xs = np.nonzero(mask)
+    hull = cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.int32))
+    filled = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(filled, [hull.reshape(-1, 2)], 1)
+    return float(max(int(filled.sum()), int(mask.sum())))
+
+
 def mask_bbox(mask: np.ndarray) -> List[float]:
     """Tight ``[x, y, w, h]`` box of a mask's pixels."""
     ys, xs = np.nonzero(mask)
@@ -347,7 +360,8 @@ def make_split(out: Path, split: str, count: int, size: int, seed: int,
             instances.append(ann)
             if obj.category == 'person':
                 kps, num = keypoint_triplets(obj, index, k + 1)
-                persons.append({**ann, 'keypoints': kps, 'num_keypoints': num})
+                persons.append({**ann, 'area': hull_area(obj.visible), 'keypoints': kps,
+                                'num_keypoints': num})
         if log_every and ((i + 1) % log_every == 0 or i + 1 == count):
             print(f'[toy_coco] {split}: {i + 1}/{count} images', flush=True)
     info = {'description': 'mmicconv toy COCO (synthetic, tools/make_toy_coco.py)',
