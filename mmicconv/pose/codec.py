@@ -61,8 +61,10 @@ class TrainableAssociativeEmbedding(AssociativeEmbedding):
         keypoint_indices='keypoint_indices',
     )
 
-    def __init__(self, *args, encode_center_shift: Optional[float] = None, **kwargs) -> None:
+    def __init__(self, *args, encode_center_shift: Optional[float] = None, decode_refine: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.decode_refine = bool(decode_refine)
         radius = 3 * float(self.sigma)
         if not self.use_udp and abs(radius - round(radius)) > 1e-6:
             raise ValueError(f'sigma={self.sigma}: 3 * sigma must be a whole number of heatmap pixels '
@@ -79,3 +81,9 @@ class TrainableAssociativeEmbedding(AssociativeEmbedding):
         if self.encode_center_shift:
             keypoints = keypoints - self.encode_center_shift * self.scale_factor
         return super().encode(keypoints, keypoints_visible)
+
+    def _fill_missing_keypoints(self, keypoints, keypoint_scores, heatmaps, tags):
+        """The parent's fill-in (0.x ``refine``) unless ``decode_refine=False``."""
+        if not self.decode_refine:
+            return keypoints, keypoint_scores
+        return super()._fill_missing_keypoints(keypoints, keypoint_scores, heatmaps, tags)

@@ -187,3 +187,30 @@ def test_ms_configs_differ_from_their_base_only_in_the_test():
             assert 'aug_scales' in loader.dataset.pipeline[-1].meta_keys
         assert ms.train_pipeline == base.train_pipeline and ms.train_dataloader == base.train_dataloader
         assert ms.model.data_preprocessor.type == 'MultiscalePoseDataPreprocessor'
+
+
+def test_decode_refine_fills_a_missing_keypoint_from_its_heatmap():
+    """Two people (tags 1 and 4) on a 16x16 grid, keypoint 0 and 1 found for both; person
+    A's keypoint 2 only responds 0.05 (under the 0.1 threshold) at (5, 9), with A's tag
+    there and a stronger response (0.08) carrying B's tag at (12, 3). refine (MMPose 0.x,
+    the default) fills it in at (5, 9) with score 0.05; decode_refine=False leaves it out."""
+    from mmicconv.pose import TrainableAssociativeEmbedding
+    heatmaps = torch.zeros(1, 3, 16, 16)
+    tags = torch.zeros(1, 3, 16, 16)
+    people = {1.0: [(2, 2), (2, 6)], 4.0: [(11, 2), (11, 6)]}  # tag: (x, y) of keypoints 0 and 1
+    for tag, points in people.items():
+        for k, (x, y) in enumerate(points):
+            heatmaps[0, k, y, x] = 1.0
+            tags[0, k, y, x] = tag
+    heatmaps[0, 2, 9, 5], tags[0, 2, 9, 5] = 0.05, 1.0
+    heatmaps[0, 2, 3, 12], tags[0, 2, 3, 12] = 0.08, 4.0
+    results = {}
+    for refine in (True, False):
+        codec = TrainableAssociativeEmbedding(input_size=(16, 16), heatmap_size=(16, 16), sigma=1,
+                                              decode_keypoint_order=[0, 1, 2], decode_keypoint_thr=0.1,
+                                              decode_topk=4, decode_refine=refine)
+        keypoints, scores, _ = codec.batch_decode(heatmaps, tags)
+        person_a = int(np.argmin(keypoints[0][:, 0, 0]))
+        results[refine] = keypoints[0][person_a, 2], scores[0][person_a, 2]
+    assert np.allclose(results[True][0], (5, 9)) and np.isclose(results[True][1], 0.05)
+    assert results[False][1] == 0
