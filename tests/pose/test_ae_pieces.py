@@ -252,9 +252,10 @@ def test_full_training_pipeline_batches_into_the_loss():
 
 
 def test_multiscale_test_is_not_supported_by_mmpose_132():
-    """The README says multi-scale AE testing (scales 2, 1, 0.5) does not work in
-    mmpose 1.3.2: ``BottomupResize(aug_scales=...)`` builds an image pyramid
-    that ``PackPoseInputs`` cannot stack. If this starts passing, revisit it."""
+    """Why mmicconv.pose.multiscale exists: mmpose 1.3.2's
+    ``BottomupResize(aug_scales=...)`` builds an image pyramid that
+    ``PackPoseInputs`` cannot stack (``PackMultiscalePoseInputs`` packs it;
+    tests/pose/test_ae_test_time.py). If this starts passing, revisit it."""
     with DefaultScope.overwrite_default_scope('mmpose'):
         pipeline = Compose([
             dict(type='BottomupResize', input_size=(64, 64), aug_scales=[2.0, 0.5], size_factor=32,
