@@ -314,8 +314,8 @@ class ICPatternRecordHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         source = str(runner.cfg.get('load_from', None) or 'the checkpoint')
-        check_fits_model(checkpoint, runner.model, source=source, strict=self.check_fit)
         check_record(checkpoint, runner.model, source=source)
+        check_fits_model(checkpoint, runner.model, source=source, strict=self.check_fit)
 
 
 if 'ICPatternRecordHook' not in HOOKS.module_dict:

@@ -13,8 +13,13 @@ Examples::
 
 The input is read with ``torch.load(weights_only=True)``. The output holds
 ``state_dict`` (backbone-relative names, one ``weight`` per IC conv) and
-``meta``; use it with ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
-Exit status 1 when the checkpoint does not fit the pattern or keys are missing.
+``meta``, including the pattern record ``meta['ic_pattern']``
+(:mod:`mmicconv.pattern_record`), so a model built with another pattern
+refuses it; use it with ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+Exit status 1, with one ``ERROR: <file>: <problem>`` line on stderr, when a
+file is missing or unreadable, the pattern is malformed, the checkpoint has
+no tensors, does not fit the pattern, or keys are missing; ``--debug`` shows
+the traceback instead.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pickle
+import re
 import sys
 from pathlib import Path
 
@@ -35,6 +41,7 @@ from mmicconv.checkpoint import (
 )
 from mmicconv.models import ic_conv_sites
 from mmicconv.pattern import Pattern, PatternError
+from mmicconv.pattern_record import add_record
 from mmicconv.version import __version__
 
 DEPTH_BY_ENTRIES = {16: 50, 33: 101, 50: 152}
@@ -53,6 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='ResNet depth (default: inferred from the pattern length)')
     parser.add_argument('--arch', choices=sorted(ARCHS), default='resnet',
                         help='resnet, or resnext (ResNeXt 32x4d)')
+    parser.add_argument('--debug', action='store_true',
+                        help='on an error, show the full traceback instead of one line')
     return parser.parse_args(argv)
 
 
@@ -70,6 +79,8 @@ def build_backbone(cfg: dict):
 
 
 def convert(args: argparse.Namespace) -> int:
+    if not Path(args.src).is_file():
+        raise FileNotFoundError(f'{args.src}: checkpoint file not found')
     pattern = Pattern.load(args.pattern, search_dirs=_search_dirs())
     depth = args.depth or DEPTH_BY_ENTRIES.get(len(pattern))
     if depth is None:
@@ -78,7 +89,7 @@ def convert(args: argparse.Namespace) -> int:
     conv_names = [name for name, _, _ in ic_conv_sites(model)]
 
     print(f'loading {args.src} (weights_only=True)')
-    state, dropped = extract_backbone_state(load_state_dict_safely(args.src))
+    state, dropped = extract_backbone_state(read_checkpoint(args.src))
     state, merged = merge_conv_lists(state, pattern, conv_names)
     print(f'merged the conv_list pieces of {len(merged)} IC convs into single weights')
     if dropped:
@@ -87,19 +98,31 @@ def convert(args: argparse.Namespace) -> int:
     try:
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # size mismatches
-        raise CheckpointMismatchError(f'the checkpoint does not fit IC-ResNet-{depth} with '
-                                 f'{pattern.source}:\n{err}') from err
+        detail = ' '.join(str(err).split())
+        raise CheckpointMismatchError(f'{args.src} does not fit IC-ResNet-{depth} with '
+                                      f'{pattern.source}: {detail[:500]}') from err
     if result.unexpected_keys:
         print(f'unexpected keys (ignored): {", ".join(result.unexpected_keys)}')
     if result.missing_keys:
-        print(f'ERROR: missing keys: {", ".join(result.missing_keys)}', file=sys.stderr)
+        print(f'ERROR: {args.src}: missing keys: {_short(result.missing_keys, 10)}', file=sys.stderr)
         return 1
     Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
     meta = dict(source=str(args.src), pattern=pattern.source, depth=depth, arch=args.arch,
                 mmicconv_version=__version__)
-    torch.save(dict(state_dict=model.state_dict(), meta=meta), args.dst)
+    torch.save(add_record(dict(state_dict=model.state_dict(), meta=meta), model), args.dst)
     print(f'wrote {args.dst}: {len(state)} tensors, no missing keys')
     return 0
+
+
+def read_checkpoint(path: str):
+    """:func:`load_state_dict_safely`, with a file torch cannot read reported as such."""
+    try:
+        return load_state_dict_safely(path)
+    except (CheckpointMismatchError, pickle.UnpicklingError):
+        raise
+    except Exception as err:  # noqa: BLE001  (torch raises many types for a file that is no checkpoint)
+        raise CheckpointMismatchError(f'{path}: not a PyTorch checkpoint ({type(err).__name__}: '
+                                      f'{" ".join(str(err).split())[:200]})') from err
 
 
 def _search_dirs():
@@ -115,13 +138,29 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return convert(args)
-    except (CheckpointMismatchError, PatternError, FileNotFoundError) as err:
-        print(f'ERROR: {err}', file=sys.stderr)
+    except Exception as err:  # noqa: BLE001  (one line, no traceback, unless --debug)
+        if args.debug:
+            raise
+        print(f'ERROR: {describe_error(err, args)}', file=sys.stderr)
         return 1
-    except pickle.UnpicklingError as err:
-        print(f'ERROR: refused to load {args.src}: it holds objects outside the weights-only '
-              f'allow-list ({err})', file=sys.stderr)
-        return 1
+
+
+def describe_error(err: Exception, args: argparse.Namespace) -> str:
+    """One line naming the file and the problem."""
+    text = ' '.join(str(err).split()) or type(err).__name__
+    text = re.sub(r'class `\w+` in [\w.:-]+/[\w.-]+: ', '', text)  # mmengine's build prefixes
+    if isinstance(err, pickle.UnpicklingError):
+        if 'weights only' in text.lower():
+            return (f'{args.src}: refused to load: it holds objects outside the weights-only '
+                    f'allow-list ({text[:300]})')
+        return f'{args.src}: not a PyTorch checkpoint ({text[:200]})'
+    if isinstance(err, PatternError):
+        return text
+    if isinstance(err, CheckpointMismatchError):
+        return text if str(args.src) in text else f'{args.src}: {text}'
+    if isinstance(err, FileNotFoundError) and str(args.src) in text:
+        return text
+    return f'{args.src}: {type(err).__name__}: {text[:300]}'
 
 
 if __name__ == '__main__':

@@ -5,10 +5,18 @@ Same command line as MMDetection's ``tools/test.py``::
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
         [--show] [--show-dir DIR] [--wait-time S] [--tta] [--cfg-options k=v ...]
-        [--launcher none|pytorch|slurm|mpi]
+        [--launcher none|pytorch|slurm|mpi] [--debug]
 
 plus ``--metrics-out FILE`` (this project's addition): write the final
 metrics as JSON, e.g. ``{"coco/bbox_mAP": 0.41, ...}``.
+
+The checkpoint must fit the model: one with no tensors, missing tensors or
+other shapes is refused, and so is one recorded with another IC pattern than
+the config's (:mod:`mmicconv.pattern_record`), before any image is evaluated.
+``--show-dir DIR`` writes the painted predictions (mmdet's or mmpose's
+visualiser) under ``WORK_DIR/<timestamp>/DIR``. Errors end with one
+``ERROR: <file>: <problem>`` line on stderr and exit status 1; ``--debug``
+shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -22,10 +30,14 @@ from typing import Optional, Sequence
 
 from launch_utils import (
     add_common_args,
+    add_pattern_record_hook,
+    check_config_patterns,
     finish_distributed,
     import_scope_registry,
     load_config,
     prepare_cpu_distributed,
+    require_file,
+    run_cli,
 )
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
@@ -84,11 +96,13 @@ def dump_metric(scope: str, out: str):
         return DumpResults(out_file_path=out)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
+def test(args: argparse.Namespace) -> int:
+    require_file(args.checkpoint, 'checkpoint')
     cfg = load_config(args)
     scope = import_scope_registry(cfg)
+    check_config_patterns(cfg, args.config)
     cfg.load_from = args.checkpoint
+    add_pattern_record_hook(cfg, check_fit=True)
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
     if args.tta:
@@ -104,6 +118,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                       for k, v in metrics.items()}, indent=2))
     finish_distributed()
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    return run_cli(lambda: test(args), args.debug, files=[args.config, args.checkpoint])
 
 
 if __name__ == '__main__':

@@ -5,6 +5,14 @@ Same command line as MMDetection's ``tools/train.py``::
 
     python tools/train.py CONFIG [--work-dir DIR] [--amp] [--auto-scale-lr]
         [--resume [CHECKPOINT]] [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+        [--debug]
+
+Every checkpoint it saves records the IC pattern in ``meta['ic_pattern']``,
+and a ``load_from``/``--resume`` checkpoint recorded with another pattern is
+refused (:mod:`mmicconv.pattern_record`). Errors (missing or unreadable
+config, pattern or checkpoint file, a checkpoint with no tensors, a config
+that does not build) end with one ``ERROR: <file>: <problem>`` line on stderr
+and exit status 1; ``--debug`` shows the traceback instead.
 
 The config's ``default_scope`` (``mmdet`` or ``mmpose``) decides which
 package builds the model, datasets and hooks. Distributed runs: see
@@ -19,10 +27,14 @@ from typing import Optional, Sequence
 
 from launch_utils import (
     add_common_args,
+    add_pattern_record_hook,
+    check_config_patterns,
     finish_distributed,
     import_scope_registry,
     load_config,
     prepare_cpu_distributed,
+    require_file,
+    run_cli,
 )
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
@@ -67,15 +79,23 @@ def apply_train_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = parse_args(argv)
+def train(args: argparse.Namespace) -> int:
     cfg = apply_train_args(load_config(args), args)
     import_scope_registry(cfg)
+    check_config_patterns(cfg, args.config)
+    require_file(cfg.get('load_from', None), 'checkpoint (load_from / --resume)')
+    add_pattern_record_hook(cfg)
     prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
     finish_distributed()
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    resume = None if args.resume == 'auto' else args.resume
+    return run_cli(lambda: train(args), args.debug, files=[args.config, resume])
 
 
 if __name__ == '__main__':

@@ -1,0 +1,169 @@
+"""Bad input to the command-line tools: exit status 1 and ONE line naming the file and the problem.
+
+Every case runs the tool as a user would (a subprocess) and checks that
+stderr ends with exactly one ``ERROR:`` line, that it names the offending
+file and says what is wrong, and that no traceback is printed; ``--debug``
+brings the traceback back. The cases that need a built model use the toy
+Faster R-CNN config on a 2-image toy COCO and checkpoints of a few tensors.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import REPO
+from tool_helpers import run, tool
+
+TOY_FASTER = REPO / 'configs' / 'toy' / 'faster-rcnn_ic-r50_fpn_toy.py'
+TOY_PATTERN = REPO / 'pattern_zoo' / 'toy' / 'ic_resnet50_toy.json'
+
+
+def run_failing(cmd, cwd: Path) -> str:
+    """Run a tool expected to fail; return its single ERROR line (asserting the contract)."""
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, f'{cmd} exited {proc.returncode}:\n{output[-3000:]}'
+    assert 'Traceback' not in output, output[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('ERROR')]
+    assert len(errors) == 1, proc.stderr[-3000:]
+    assert proc.stderr.rstrip().splitlines()[-1] == errors[0]
+    return errors[0]
+
+
+@pytest.fixture(scope='module')
+def ws(tmp_path_factory) -> Path:
+    """A workspace with a 2+2 image toy COCO and a few bad input files."""
+    root = tmp_path_factory.mktemp('cli_errors')
+    run(tool('make_toy_coco.py') + ['--out', root / 'data' / 'toy_coco', '--train-images', '2',
+                                    '--val-images', '2', '--quiet'], cwd=root)
+    (root / 'bad_json.json').write_text('[{"(0, 0)": 64,')
+    (root / 'bad_key.json').write_text('[{"(0, x)": 64}]')
+    (root / 'bad_syntax.py').write_text("_base_ = 'x.py'\nmodel = dict(type=\n")
+    (root / 'bad_type.py').write_text(f"_base_ = '{TOY_FASTER}'\n"
+                                      "model = dict(neck=dict(type='NoSuchNeck'))\n")
+    (root / 'garbage.pth').write_bytes(b'this is not a checkpoint\n')
+    torch.save({'meta': {'epoch': 3}, 'state_dict': {}}, root / 'no_tensors.pth')
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(8, 3, 3, 3)}}, root / 'misfit.pth')
+    return root
+
+
+#: evaluate one image only (a checkpoint that gets past the checks is not evaluated anyway)
+ONE_IMAGE = ['--cfg-options', 'test_dataloader.dataset.indices=1']
+
+
+# ------------------------------------------------------------------ train.py / test.py: before any build
+def test_missing_config(ws):
+    line = run_failing(tool('train.py') + [ws / 'nope.py'], ws)
+    assert line == f'ERROR: {ws / "nope.py"}: config file not found'
+
+
+def test_config_with_a_syntax_error(ws):
+    line = run_failing(tool('train.py') + [ws / 'bad_syntax.py'], ws)
+    assert line.startswith(f'ERROR: {ws / "bad_syntax.py"}: cannot read the config:')
+
+
+@pytest.mark.parametrize('bad, problem', [
+    ('missing.json', "pattern file 'missing.json' not found"),
+    ('bad_key.json', "malformed key '(0, x)'"),
+])
+def test_train_with_a_bad_pattern(ws, bad, problem):
+    line = run_failing(tool('train.py') + [TOY_FASTER, '--cfg-options', f'model.backbone.pattern={bad}'], ws)
+    assert line.startswith(f'ERROR: {TOY_FASTER}: model.backbone.pattern: ')
+    assert problem in line and bad in line
+
+
+def test_train_with_a_missing_load_from(ws):
+    line = run_failing(tool('train.py') + [TOY_FASTER, '--cfg-options', 'load_from=gone.pth'], ws)
+    assert line == 'ERROR: gone.pth: checkpoint (load_from / --resume) file not found'
+
+
+def test_test_with_a_missing_checkpoint(ws):
+    line = run_failing(tool('test.py') + [TOY_FASTER, ws / 'gone.pth'], ws)
+    assert line == f'ERROR: {ws / "gone.pth"}: checkpoint file not found'
+
+
+def test_debug_shows_the_traceback(ws):
+    proc = subprocess.run([str(c) for c in tool('train.py') + [ws / 'nope.py', '--debug']], cwd=ws,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and 'Traceback' in proc.stderr and 'config file not found' in proc.stderr
+
+
+# ------------------------------------------------------------------ test.py: the model is built
+def test_config_naming_an_unknown_type(ws):
+    line = run_failing(tool('test.py') + [ws / 'bad_type.py', ws / 'misfit.pth'], ws)
+    assert line.startswith(f'ERROR: {ws / "bad_type.py"}: KeyError: ') and 'NoSuchNeck' in line
+
+
+@pytest.mark.parametrize('checkpoint, problem', [
+    ('no_tensors.pth', 'holds no tensors'),
+    ('misfit.pth', 'does not fit the model: '),
+])
+def test_test_with_a_checkpoint_that_does_not_fit(ws, checkpoint, problem):
+    line = run_failing(tool('test.py') + [TOY_FASTER, ws / checkpoint] + ONE_IMAGE, ws)
+    assert line.startswith(f'ERROR: {ws / checkpoint}') and problem in line
+    if checkpoint == 'misfit.pth':
+        assert 'shape mismatches (first: backbone.conv1.weight [8, 3, 3, 3] in the checkpoint, ' \
+               '[64, 3, 7, 7] in the model)' in line
+
+
+def test_test_with_a_checkpoint_of_another_pattern(ws):
+    """The checkpoint's record says layer1.0.conv2 used dilation (1, 1) only; the toy pattern mixes four."""
+    import json
+    entries = json.loads(TOY_PATTERN.read_text())
+    other = [dict(e) for e in entries]
+    other[0] = {'(0, 0)': sum(entries[0].values())}
+    layers = {}
+    for index, entry in enumerate(other):
+        stage, block = _site(index)
+        layers[f'backbone.layer{stage}.{block}.conv2'] = [
+            [int(k.strip('()').split(',')[0]) + 1, int(k.strip('()').split(',')[1]) + 1, n]
+            for k, n in entry.items() if n]
+    path = ws / 'other_pattern.pth'
+    torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7)},
+                'meta': {'ic_pattern': {'version': 1, 'layers': layers, 'patterns': []}}}, path)
+    line = run_failing(tool('test.py') + [TOY_FASTER, path] + ONE_IMAGE, ws)
+    assert line.startswith(f'ERROR: {path} was trained with another IC pattern than the model: '
+                           'first difference at backbone.layer1.0.conv2: checkpoint dilations (1,1)x64, '
+                           'model dilations (1,1)x32 (1,2)x8 (2,1)x8 (2,2)x16'), line
+
+
+def _site(index: int):
+    blocks = (3, 4, 6, 3)
+    for stage, count in enumerate(blocks, start=1):
+        if index < count:
+            return stage, index
+        index -= count
+    raise IndexError(index)
+
+
+# ------------------------------------------------------------------ convert_checkpoint.py
+@pytest.mark.parametrize('src, pattern, expected', [
+    ('gone.pth', TOY_PATTERN, '{src}: checkpoint file not found'),
+    ('no_tensors.pth', TOY_PATTERN, '{src}: found no tensors'),
+    ('garbage.pth', TOY_PATTERN, '{src}: not a PyTorch checkpoint'),
+    ('misfit.pth', 'bad_json.json', '{pattern}: not valid JSON'),
+])
+def test_convert_checkpoint_errors(ws, src, pattern, expected):
+    line = run_failing(tool('convert_checkpoint.py') + [ws / src, ws / 'out.pth', '--pattern', pattern], ws)
+    assert expected.format(src=ws / src, pattern=pattern) in line, line
+    assert not (ws / 'out.pth').exists()
+
+
+def test_convert_checkpoint_that_does_not_fit(ws):
+    line = run_failing(tool('convert_checkpoint.py') + [ws / 'misfit.pth', ws / 'out.pth', '--pattern',
+                                                         TOY_PATTERN], ws)
+    assert line.startswith(f'ERROR: {ws / "misfit.pth"} does not fit IC-ResNet-50') and 'conv1.weight' in line
+
+
+# ------------------------------------------------------------------ plot_pattern.py
+@pytest.mark.parametrize('pattern, expected', [
+    ('bad_key.json', "bad_key.json: entry 0: malformed key '(0, x)'"),
+    ('no_tensors.pth', 'no_tensors.pth: the checkpoint carries no IC pattern record'),
+])
+def test_plot_pattern_errors(ws, pattern, expected):
+    line = run_failing(tool('plot_pattern.py') + [pattern, '--out', ws / 'x.png'], ws)
+    assert expected in line, line
+    assert not (ws / 'x.png').exists()
