@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 
@@ -11,13 +13,14 @@ from conftest import REPO, build_model, reference_file
 
 import mmicconv  # noqa: F401
 from mmicconv.pattern import Pattern
+from mmicconv.pattern_record import PatternMismatchError
 
 TOOL = REPO / 'tools' / 'convert_checkpoint.py'
 
 
-def ic_r50(pattern):
+def ic_r50(pattern, **kwargs):
     return build_model('mmdet', dict(type='ICResNet', depth=50, out_indices=(0, 1, 2, 3),
-                                     pattern=pattern)).eval()
+                                     pattern=pattern, **kwargs)).eval()
 
 
 def published_layout(model, pattern: Pattern, prefix: str = '') -> dict:
@@ -68,6 +71,36 @@ def test_published_checkpoint_converts_and_gives_identical_outputs(layout, tmp_p
     with torch.no_grad():
         for a, b in zip(source(x), target(x)):
             assert torch.equal(a, b)
+
+    # the converted checkpoint carries the pattern record: content and sha256 of the file's entries
+    record = torch.load(dst, weights_only=True)['meta']['ic_pattern']
+    entries = json.loads(path.read_text())
+    [recorded] = record['patterns']
+    assert recorded['pattern'] == entries
+    canonical = json.dumps(entries, separators=(',', ':')).encode()
+    assert recorded['sha256'] == hashlib.sha256(canonical).hexdigest()
+    assert len(record['layers']) == 16 and next(iter(record['layers'])) == 'layer1.0.conv2'
+
+
+def test_converted_checkpoint_refuses_a_backbone_with_another_pattern(tmp_path):
+    """init_cfg=Pretrained with a converted detection-pattern checkpoint into a pose-pattern model."""
+    det_path = reference_file('detection/ic_resnet50_k9.json')
+    pose_path = reference_file('human_pose/ic_resnet50_k13.json')
+    det = Pattern.load(det_path)
+    torch.manual_seed(0)
+    src = tmp_path / 'det.pth.tar'
+    torch.save({'state_dict': published_layout(ic_r50(det), det)}, src)
+    dst = tmp_path / 'converted.pth'
+    assert run_tool(src, dst, '--pattern', det_path).returncode == 0
+    # first entry whose non-zero counts differ, in network order (Bottleneck conv2 of 3-4-6-3 blocks)
+    names = [f'layer{s + 1}.{b}.conv2' for s, n in enumerate((3, 4, 6, 3)) for b in range(n)]
+    nonzero = [[{k: v for k, v in e.items() if v} for e in json.loads(p.read_text())]
+               for p in (det_path, pose_path)]
+    first = next(i for i, (a, b) in enumerate(zip(*nonzero)) if a != b)
+    model = ic_r50(pose_path, init_cfg=dict(type='Pretrained', checkpoint=str(dst)))
+    with pytest.raises(PatternMismatchError, match=rf'first difference at {names[first]}: checkpoint dil'):
+        model.init_weights()
+    ic_r50(det_path, init_cfg=dict(type='Pretrained', checkpoint=str(dst))).init_weights()  # same: loads
 
 
 def test_checkpoint_not_fitting_pattern_is_refused(tmp_path):
