@@ -27,7 +27,10 @@ model = dict(
     rpn_head=dict(anchor_generator=dict(scales=[4])),
     roi_head=dict(
         bbox_head=dict(num_classes=len(classes)),
-        mask_head=dict(num_classes=len(classes))),
+        # a lighter mask head than the COCO one (4 convs x 256 channels), for the toy's
+        # 14x14 masks of simple shapes: on 2 CPU cores the whole toy training takes
+        # about 245 s instead of 421 s; toy segm AP 0.134 instead of 0.210 (one run each)
+        mask_head=dict(num_classes=len(classes), num_convs=2, conv_out_channels=128)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=500),
         rcnn=dict(sampler=dict(num=128))),

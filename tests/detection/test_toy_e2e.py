@@ -3,12 +3,16 @@
 Everything runs in a temporary workspace (toy data under ``data/toy_coco``,
 the cwd of every subprocess); the configs are used in place, nothing is
 copied into the installed mmdet.
+
+One full toy training (Mask R-CNN IC-R50, the toy schedule) serves the
+segm and bbox learning assertions. Resume and multi-process training are
+checked in ``test_resume.py`` and ``test_multiprocess.py`` (narrow models,
+compared against uninterrupted / single-process runs).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,19 +20,21 @@ import pytest
 import torch
 from conftest import REPO, build_model
 from mmengine.config import Config
-from tool_helpers import free_port, make_toy_workspace, run, tool
+from tool_helpers import make_toy_workspace, run, tool
 
 import mmicconv  # noqa: F401  (allow-lists mmengine's checkpoint contents for weights_only)
 
 pytestmark = pytest.mark.e2e
 
-TOY_FASTER = REPO / 'configs' / 'toy' / 'faster-rcnn_ic-r50_fpn_toy.py'
 TOY_MASK = REPO / 'configs' / 'toy' / 'mask-rcnn_ic-r50_fpn_toy.py'
 # a few iterations: 8 train images (2 iterations of 4), 4 val images
 SHORT = ['train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=8',
          'val_dataloader.dataset.indices=4', 'test_dataloader.dataset.indices=4']
-
-
+# toy val AP floors and gains over the untrained model; see test_toy_mask_rcnn_learns
+UNTRAINED_MAX = 0.02
+AP_FLOOR = {'segm': 0.065, 'bbox': 0.08}
+AP_GAIN = {'segm': 0.06, 'bbox': 0.07}
+AP50_GAIN = {'segm': 0.18, 'bbox': 0.25}
 
 
 @pytest.fixture(scope='module')
@@ -44,13 +50,24 @@ def evaluate(ws: Path, config: Path, checkpoint: Path, name: str, extra=()) -> d
 
 
 @pytest.fixture(scope='module')
-def trained(workspace) -> Path:
-    """The toy Faster R-CNN IC-R50 trained with tools/train.py (the full toy schedule)."""
-    work_dir = workspace / 'faster_train'
-    run(tool('train.py') + [TOY_FASTER, '--work-dir', work_dir], cwd=workspace, timeout=1500)
+def trained(workspace) -> dict:
+    """The toy Mask R-CNN IC-R50 trained with tools/train.py (the full toy schedule).
+
+    One training serves the bbox and the segm assertions: the toy Faster R-CNN
+    is the same detector without the mask branch (its config is trained in the
+    resume and multi-process tests, narrow, and by tools/run_demo.sh). The
+    config validates on the val split after the last epoch (the test split is
+    the same), so those metrics are the trained model's test metrics.
+    """
+    work_dir = workspace / 'mask_train'
+    run(tool('train.py') + [TOY_MASK, '--work-dir', work_dir], cwd=workspace, timeout=1500)
     checkpoint = Path((work_dir / 'last_checkpoint').read_text().strip())
     assert checkpoint.is_file()
-    return checkpoint
+    records = [json.loads(line) for scalars in work_dir.glob('*/vis_data/scalars.json')
+               for line in scalars.read_text().splitlines()]
+    metrics = [r for r in records if 'coco/segm_mAP' in r]
+    assert len(metrics) == 1, f'expected one validation after the last epoch, found {len(metrics)}'
+    return dict(checkpoint=checkpoint, metrics=metrics[0])
 
 
 def untrained_checkpoint(ws: Path, config: Path) -> Path:
@@ -63,45 +80,29 @@ def untrained_checkpoint(ws: Path, config: Path) -> Path:
     return path
 
 
-def test_toy_faster_rcnn_learns(workspace, trained):
-    """Trained vs untrained bbox AP on the toy val split (32 images, 4 classes).
+def test_toy_mask_rcnn_learns(workspace, trained):
+    """Trained vs untrained segm and bbox AP on the toy val split (32 images, 4 classes).
 
     Measured on 2 CPU cores (toy data seed 0, the config's 4 epochs = 128
-    iterations): trained AP 0.174 (AP50 0.503, AP75 0.071); untrained
-    (same architecture, init_weights only) AP 0.001 (AP50 0.007).
-    The thresholds (AP >= 0.08, AP50 +0.2 over untrained) leave about a 2x
-    margin for run-to-run variation of a from-scratch training.
+    iterations, 2026-11-25): trained segm AP 0.134 (AP50 0.365), bbox AP 0.178
+    (AP50 0.544); untrained (same architecture, init_weights only) segm 0.000
+    (AP50 0.000), bbox 0.000 (AP50 0.003). With mmdet's full mask head (4 convs
+    x 256 channels; the toy config now uses 2 x 128) one run gave segm 0.210
+    (AP50 0.507), bbox 0.232 (AP50 0.628), untrained 0.000 / 0.001.
+    The thresholds are about half the measured trained values (the config
+    sets no seed, so every run differs; the toy Faster R-CNN varied by about
+    10 % between runs) and far above the untrained scores.
     """
-    trained_metrics = evaluate(workspace, TOY_FASTER, trained, 'trained')
-    untrained_metrics = evaluate(workspace, TOY_FASTER, untrained_checkpoint(workspace, TOY_FASTER),
-                                 'untrained')
-    ap, ap0 = trained_metrics['coco/bbox_mAP'], untrained_metrics['coco/bbox_mAP']
-    ap50, ap50_0 = trained_metrics['coco/bbox_mAP_50'], untrained_metrics['coco/bbox_mAP_50']
-    print(f'toy bbox AP trained {ap:.3f} (AP50 {ap50:.3f}), untrained {ap0:.3f} (AP50 {ap50_0:.3f})')
-    assert ap0 < 0.02
-    assert ap >= 0.08 and ap >= ap0 + 0.06
-    assert ap50 >= ap50_0 + 0.2
-
-
-def test_resume_and_load_from_under_weights_only(workspace, trained):
-    """A toy checkpoint (model + optimizer + message hub) loads with torch's default
-    ``weights_only=True``: ``--resume`` continues at the next epoch, ``load_from`` loads."""
-    assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
-    meta = torch.load(trained, map_location='cpu')['meta']      # weights_only=True is torch's default
-    done = meta['epoch']
-    work_dir = workspace / 'resumed'
-    proc = run(tool('train.py') + [TOY_FASTER, '--work-dir', work_dir, '--resume', trained, '--cfg-options',
-                                   *SHORT[1:], f'train_cfg.max_epochs={done + 1}'], cwd=workspace)
-    log = proc.stdout + proc.stderr
-    assert f'resumed epoch: {done}' in log and 'Weights only load failed' not in log
-    resumed = torch.load(work_dir / f'epoch_{done + 1}.pth', map_location='cpu')
-    assert resumed['meta']['epoch'] == done + 1
-    assert 'optimizer' in resumed and 'message_hub' in resumed
-
-    proc = run(tool('train.py') + [TOY_FASTER, '--work-dir', workspace / 'loaded', '--cfg-options', *SHORT,
-                                   f'load_from={trained}'], cwd=workspace)
-    log = proc.stdout + proc.stderr
-    assert f'Load checkpoint from {trained}' in log and 'Weights only load failed' not in log
+    trained_metrics = trained['metrics']
+    untrained_metrics = evaluate(workspace, TOY_MASK, untrained_checkpoint(workspace, TOY_MASK), 'untrained')
+    for kind in ('segm', 'bbox'):
+        ap, ap0 = trained_metrics[f'coco/{kind}_mAP'], untrained_metrics[f'coco/{kind}_mAP']
+        ap50, ap50_0 = trained_metrics[f'coco/{kind}_mAP_50'], untrained_metrics[f'coco/{kind}_mAP_50']
+        print(f'toy {kind} AP trained {ap:.3f} (AP50 {ap50:.3f}), untrained {ap0:.3f} (AP50 {ap50_0:.3f})')
+        assert ap0 < UNTRAINED_MAX, f'untrained {kind} AP {ap0:.3f}'
+        assert ap >= AP_FLOOR[kind], f'{kind} AP {ap:.3f}'
+        assert ap >= ap0 + AP_GAIN[kind], f'{kind} AP {ap:.3f} vs untrained {ap0:.3f}'
+        assert ap50 >= ap50_0 + AP50_GAIN[kind], f'{kind} AP50 {ap50:.3f} vs untrained {ap50_0:.3f}'
 
 
 def test_stock_mmdet_tools_run_our_config(workspace):
@@ -122,22 +123,3 @@ def test_stock_mmdet_tools_run_our_config(workspace):
                 '--cfg-options', *SHORT[3:]], cwd=workspace)
     log = proc.stdout + proc.stderr
     assert 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
-
-
-
-def test_dist_train_two_cpu_processes(workspace):
-    """tools/dist_train.sh with 2 processes on the CPU (gloo), then dist_test.sh."""
-    work_dir = workspace / 'dist'
-    env = {'PORT': str(free_port()), 'PYTHON': sys.executable}
-    proc = run(['bash', REPO / 'tools' / 'dist_train.sh', TOY_FASTER, '2', '--work-dir', work_dir,
-                '--cfg-options', *SHORT], cwd=workspace, env=env)
-    log = proc.stdout + proc.stderr
-    assert 'Distributed training: True' in log and 'Weights only load failed' not in log
-    text = next(work_dir.glob('*/*.log')).read_text()
-    assert "backend='gloo'" in text or 'backend=gloo' in text
-    state = torch.load(work_dir / 'epoch_1.pth', map_location='cpu')['state_dict']
-    assert not any(k.startswith('module.') for k in state)
-    env['PORT'] = str(free_port())
-    proc = run(['bash', REPO / 'tools' / 'dist_test.sh', TOY_FASTER, work_dir / 'epoch_1.pth', '2',
-                '--work-dir', work_dir / 'test', '--cfg-options', *SHORT[3:]], cwd=workspace, env=env)
-    assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
