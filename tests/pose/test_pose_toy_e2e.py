@@ -27,8 +27,6 @@ SHORT = ['train_cfg.max_epochs=1', 'train_cfg.val_interval=100', 'train_dataload
          'test_dataloader.dataset.indices=4']
 
 
-
-
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory) -> Path:
     return make_toy_workspace(tmp_path_factory.mktemp('toy_pose_ws'))
@@ -53,8 +51,9 @@ def untrained_checkpoint(ws: Path) -> Path:
 
 @pytest.fixture(scope='module')
 def toy_metrics(workspace) -> dict:
-    """tools/train.py (the full toy schedule), then tools/test.py on the trained and
-    on an untrained model: COCO keypoint metrics on the toy val split."""
+    """tools/train.py (the full toy schedule: about 5 minutes on 2 cores), then
+    tools/test.py on the trained and on an untrained model: COCO keypoint
+    metrics on the toy val split."""
     work_dir = workspace / 'train'
     run(tool('train.py') + [TOY_CONFIG, '--work-dir', work_dir], cwd=workspace, timeout=1500)
     checkpoint = Path((work_dir / 'last_checkpoint').read_text().strip())
@@ -64,21 +63,25 @@ def toy_metrics(workspace) -> dict:
     return metrics
 
 
-def test_toy_ae_trains_and_reports_keypoint_ap(toy_metrics):
-    """The toy AE IC-R50 trains through tools/train.py and tools/test.py reports
-    COCO keypoint AP/AR (toy val: 32 images, 75 people); the untrained model
-    scores nothing (measured with this config: AP 0.000, AR 0.000).
+# Measured with the committed toy config (tools/make_toy_coco.py seed 0, 24 epochs from scratch,
+# 2 cores, 2026-11-25): trained AP 0.152 (AP50 0.505, AR 0.207), untrained AP 0.000; this test
+# took 4 min 38 s. The floor and the gain are about half the measured AP (run-to-run and
+# machine-to-machine float differences).
+AP_FLOOR = 0.07
+AP_GAIN = 0.06
 
-    NOT asserted: a clear AP gain from training. Measured (toy seed 0, 12 epochs):
-    tag weight 0.001 -> AP 0.000016; 0.01 -> AP 0.000 after 8 epochs; 1.0 with the
-    hinge push -> AP 0.000 (tags separate, push 0.39 -> 0.11, but the heatmap loss
-    stays at 0.022). Issue 6 stays open on this point.
-    """
+
+def test_toy_ae_learns(toy_metrics):
+    """The toy AE IC-R50 trained from scratch through tools/train.py scores a clear
+    COCO keypoint AP on the toy val split (32 images, 75 people) through
+    tools/test.py; the untrained model of the same architecture scores nothing."""
     trained, untrained = toy_metrics['trained'], toy_metrics['untrained']
     for key in ('coco/AP', 'coco/AP .5', 'coco/AR'):
         assert key in trained and 0.0 <= trained[key] <= 1.0
-    assert untrained['coco/AP'] < 0.01 and untrained['coco/AR'] < 0.01
-    assert trained['coco/AP'] >= untrained['coco/AP'] and trained['coco/AR'] >= untrained['coco/AR']
+    assert untrained['coco/AP'] < 0.01
+    assert trained['coco/AP'] >= AP_FLOOR, trained
+    assert trained['coco/AP'] >= untrained['coco/AP'] + AP_GAIN
+    assert trained['coco/AR'] > untrained['coco/AR']
 
 
 def test_stock_mmpose_train_runs_toy_config(workspace):
@@ -95,7 +98,6 @@ def test_stock_mmpose_train_runs_toy_config(workspace):
     state = torch.load(work_dir / 'epoch_1.pth', map_location='cpu')['state_dict']
     assert 'backbone.layer4.2.conv2.weight' in state and 'head.final_layer.weight' in state
     assert Config.fromfile(str(work_dir / TOY_CONFIG.name)).model.backbone.type == 'ICResNet'
-
 
 
 def test_dist_train_two_cpu_processes(workspace):
