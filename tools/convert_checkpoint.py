@@ -94,6 +94,11 @@ def convert(args: argparse.Namespace) -> int:
     print(f'merged the conv_list pieces of {len(merged)} IC convs into single weights')
     if dropped:
         print(f'dropped {len(dropped)} non-backbone keys: {_short(dropped)}')
+    # --- POSE helper: whole MMPose 0.x bottom-up models (mmicconv/pose/convert_0x.py, docs/pose.md) ---
+    if any('keypoint_head.' in key for key in dropped):
+        print('note: an MMPose 0.x bottom-up AE model; to test it as a whole (backbone and head) use '
+              'python -m mmicconv.pose.convert_0x POSE_CONFIG SRC DST')
+    # --- end POSE helper ---
 
     try:
         result = model.load_state_dict(state, strict=False)
