@@ -1,4 +1,5 @@
-"""2 gloo processes x batch 2 train the same weights as 1 process x batch 4.
+"""2 gloo processes x batch 2 train the same weights as 1 process x batch 4;
+2-process testing gathers the same predictions as 1 process.
 
 Through ``tools/dist_train.sh`` (torch.distributed.run, gloo, the CPU DDP
 wrapper of ``tools/launch_utils.py``) and ``tools/train.py``, 3 SGD steps
@@ -29,6 +30,7 @@ of a whole step).
 from __future__ import annotations
 
 import math
+import pickle
 import sys
 from pathlib import Path
 
@@ -98,6 +100,17 @@ def runs(tmp_path_factory) -> dict:
     return dict(ws=ws, one=one, two=two, dist=dist)
 
 
+def predictions(proc_ws: Path, tool_cmd: list, name: str, env=None) -> list:
+    """Predictions (``--out`` pickle) of the 2-process checkpoint on the 4 val images,
+    one image per batch (no padding difference), every box kept (``score_thr=0``)."""
+    out = proc_ws / f'{name}.pkl'
+    run(tool_cmd + ['--work-dir', proc_ws / name, '--out', out,
+                    '--cfg-options', 'test_dataloader.batch_size=1',
+                    'model.test_cfg.score_thr=0.0'], cwd=proc_ws, env=env)
+    with open(out, 'rb') as f:
+        return pickle.load(f)
+
+
 def weights(work_dir: Path, step: int) -> dict:
     return torch.load(work_dir / f'iter_{step}.pth', map_location='cpu')['state_dict']
 
@@ -131,3 +144,19 @@ def test_two_processes_equal_one_process_with_twice_the_batch(runs):
     assert not torch.equal(one[1][ic_conv], one[STEPS][ic_conv])       # the IC convs trained
     gap = float((two[STEPS][ic_conv] - one[STEPS][ic_conv]).abs().max())
     assert gap < 1e-3 * float((one[STEPS][ic_conv] - one[STEPS - 1][ic_conv]).abs().max())
+
+
+def test_dist_test_two_processes_equal_one_process(runs):
+    """tools/dist_test.sh with 2 processes gathers the same predictions, in dataset order,
+    as tools/test.py in one process."""
+    ws, checkpoint = runs['ws'], runs['two'] / f'iter_{STEPS}.pth'
+    single = predictions(ws, tool('test.py') + [ws / 'fcos_gn.py', checkpoint], 'test_one')
+    dist = predictions(ws, ['bash', REPO / 'tools' / 'dist_test.sh', ws / 'fcos_gn.py', checkpoint, '2'],
+                       'test_two', env={'PORT': str(free_port()), 'PYTHON': sys.executable})
+    assert len(single) == len(dist) == 4
+    for a, b in zip(single, dist):
+        assert a['img_id'] == b['img_id']
+        pa, pb = a['pred_instances'], b['pred_instances']
+        assert len(pa['scores']) > 0 and torch.equal(pa['labels'], pb['labels'])
+        assert torch.allclose(pa['scores'], pb['scores'], atol=1e-5)
+        assert torch.allclose(pa['bboxes'], pb['bboxes'], atol=1e-3)
