@@ -12,10 +12,11 @@ rows read which input phase, and the runs of channels that share a shift.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import torch
 
+from ..plan import phase_rows
 from .base import ICConvSpec
 
 __all__ = ['ShiftRun', 'TapPlan']
@@ -92,14 +93,13 @@ class TapPlan:
                 segments.append((seg.start, seg.stop, ws, before, after))
         #: ``(start, stop, start_in_order, before_h, after_h)`` per dilation segment
         self.segment_map: Tuple[Tuple[int, int, int, int, int], ...] = tuple(segments)
-        rows: Dict[Tuple[int, int], List[int]] = {}
-        for i in range(3):
-            for j in range(3):
-                for pos, c in enumerate(order):
-                    ph = 0 if i == 1 else taps_h[c][i // 2][0]
-                    pw = 0 if j == 1 else taps_w[c][j // 2][0]
-                    rows.setdefault((ph, pw), []).append((i * 3 + j) * channels + pos)
-        self.phases = {key: torch.tensor(value) for key, value in sorted(rows.items())}
+        # the phase decomposition of :func:`~mmicconv.ops.plan.phase_rows`, rows renumbered
+        # into this plan's channel order (row (3 i + j) C + o -> (3 i + j) C + position[o])
+        positions = torch.tensor([position[c] for c in range(channels)], dtype=torch.long)
+        self.phases = {}
+        for table in phase_rows(spec.channel_dilations(), spec.stride):
+            tap, channel = table.rows // channels, table.rows % channels
+            self.phases[table.phase] = torch.sort(tap * channels + positions[channel]).values
         self.device = torch.device('cpu')
 
     def to(self, device: torch.device) -> TapPlan:
