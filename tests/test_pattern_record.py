@@ -202,3 +202,15 @@ def test_fit_check_names_missing_tensors_and_shapes():
                                                  r'in the checkpoint, \[4, 3, 7, 7\] in the model\)'):
         check_fits_model({'state_dict': reshaped}, model, source='ckpt.pth')
     check_fits_model({'state_dict': state}, model)  # fits: no error
+
+
+def test_resume_with_another_pattern_is_refused(trained_checkpoint, tmp_path):
+    """``--resume`` goes through ``Runner.resume``, which loads with ``load_checkpoint``."""
+    runner = runner_for(
+        pattern_b(), tmp_path, 'record_resume_b',
+        train_dataloader=dict(dataset=[torch.zeros(3, 32, 32)] * 2, batch_size=2, collate_fn=collate,
+                              sampler=dict(type='DefaultSampler', shuffle=False), num_workers=0),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        train_cfg=dict(by_epoch=False, max_iters=4))
+    with pytest.raises(PatternMismatchError, match=rf'first difference at backbone\.{NAMES[CHANGED]}:'):
+        runner.resume(str(trained_checkpoint))
