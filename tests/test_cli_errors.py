@@ -109,8 +109,10 @@ def test_test_with_a_checkpoint_that_does_not_fit(ws, checkpoint, problem):
                '[64, 3, 7, 7] in the model)' in line
 
 
-def test_test_with_a_checkpoint_of_another_pattern(ws):
-    """The checkpoint's record says layer1.0.conv2 used dilation (1, 1) only; the toy pattern mixes four."""
+@pytest.mark.parametrize('tool_name', ['test.py', 'train.py'])
+def test_checkpoint_of_another_pattern(ws, tool_name):
+    """The checkpoint's record says layer1.0.conv2 used dilation (1, 1) only; the toy pattern mixes four.
+    test.py loads it as its CHECKPOINT, train.py as ``load_from`` (refused before the first iteration)."""
     import json
     entries = json.loads(TOY_PATTERN.read_text())
     other = [dict(e) for e in entries]
@@ -124,7 +126,11 @@ def test_test_with_a_checkpoint_of_another_pattern(ws):
     path = ws / 'other_pattern.pth'
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7)},
                 'meta': {'ic_pattern': {'version': 1, 'layers': layers, 'patterns': []}}}, path)
-    line = run_failing(tool('test.py') + [TOY_FASTER, path] + ONE_IMAGE, ws)
+    if tool_name == 'test.py':
+        line = run_failing(tool('test.py') + [TOY_FASTER, path] + ONE_IMAGE, ws)
+    else:
+        line = run_failing(tool('train.py') + [TOY_FASTER, '--work-dir', ws / 'train_other', '--cfg-options',
+                                               f'load_from={path}', 'train_dataloader.dataset.indices=2'], ws)
     assert line.startswith(f'ERROR: {path} was trained with another IC pattern than the model: '
                            'first difference at backbone.layer1.0.conv2: checkpoint dilations (1,1)x64, '
                            'model dilations (1,1)x32 (1,2)x8 (2,1)x8 (2,2)x16'), line

@@ -153,6 +153,10 @@ _SELF_EXPLAINING = ('PatternError', 'PatternMismatchError', 'CheckpointFitError'
                     'FileNotFoundError', 'ToolError')
 
 
+#: Exception types whose message starts with the file it is about (checkpoint or pattern).
+_NAMES_ITS_FILE = ('PatternError', 'PatternMismatchError', 'CheckpointFitError')
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().strip('"\'') or type(err).__name__
     return text.splitlines()[0].strip()
@@ -172,7 +176,7 @@ def one_line_error(err: BaseException, files: Sequence[str] = ()) -> str:
     if type(err).__name__ not in _SELF_EXPLAINING:
         text = f'{type(err).__name__}: {text}'
     named = [f for f in files if f and str(f) in text]
-    if files and files[0] and not named:
+    if files and files[0] and not named and type(err).__name__ not in _NAMES_ITS_FILE:
         text = f'{files[0]}: {text}'
     return text
 
