@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -275,20 +276,22 @@ def _pretrained_cfgs(init_cfg: Any) -> Iterable[Mapping]:
 def check_pretrained(backbone: nn.Module) -> None:
     """Check ``backbone.init_cfg``'s ``Pretrained`` checkpoint against the backbone's pattern.
 
-    Called by ``ICResNet*.init_weights`` before the weights load. Reads the
-    checkpoint with mmengine's loader (local files, and URLs from mmengine's
-    download cache); a checkpoint that cannot be read is left to the
+    Called by ``ICResNet*.init_weights`` before the weights load. Only local
+    files are read (a URL is not downloaded twice; the published checkpoints
+    behind URLs carry no record); a file that cannot be read is left to the
     upstream loader, which reports it.
 
     Raises:
         PatternMismatchError: see :func:`check_record`.
     """
     for cfg in _pretrained_cfgs(getattr(backbone, 'init_cfg', None)):
+        if not os.path.isfile(str(cfg['checkpoint'])):
+            continue
         from mmengine.runner.checkpoint import CheckpointLoader
         try:
-            checkpoint = CheckpointLoader.load_checkpoint(cfg['checkpoint'], map_location='cpu')
+            checkpoint = CheckpointLoader.load_checkpoint(str(cfg['checkpoint']), map_location='cpu')
         except Exception:  # noqa: BLE001  (the upstream loader raises the real error next)
-            return
+            continue
         check_record(checkpoint, backbone, source=str(cfg['checkpoint']), prefix=cfg.get('prefix') or '')
 
 
