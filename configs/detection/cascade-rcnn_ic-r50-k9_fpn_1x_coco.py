@@ -8,6 +8,9 @@
 # Pattern: python tools/fetch_pattern_zoo.py (writes pattern_zoo/detection/...).
 _base_ = 'mmdet::cascade_rcnn/cascade-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
+# checkpoints record this pattern; loading one of another pattern is refused (tools/train.py and
+# tools/test.py add the hook themselves, this line is for mmdet's/mmpose's stock tools)
+custom_hooks = [dict(type='ICPatternRecordHook')]
 
 model = dict(
     backbone=dict(

@@ -5,6 +5,9 @@
 # (the published IC-R101 pose checkpoint's folder name says it was trained with
 # lr 0.0005; this file keeps the shared recipe's 1e-3)
 _base_ = ['./ae_r50_8xb16-300e_coco-640x640.py']
+# checkpoints record this pattern; loading one of another pattern is refused (tools/train.py and
+# tools/test.py add the hook themselves, this line is for mmdet's/mmpose's stock tools)
+custom_hooks = [dict(type='ICPatternRecordHook')]
 
 model = dict(
     backbone=dict(

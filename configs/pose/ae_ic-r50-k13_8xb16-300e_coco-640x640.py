@@ -5,6 +5,9 @@
 #   python tools/convert_checkpoint.py ckpt/human_pose/ic_res50_k13_imagenet_retrain/ckpt.pth \
 #       checkpoints/ic-r50-k13_imagenet-retrain.pth --pattern human_pose/ic_resnet50_k13.json
 _base_ = ['./ae_r50_8xb16-300e_coco-640x640.py']
+# checkpoints record this pattern; loading one of another pattern is refused (tools/train.py and
+# tools/test.py add the hook themselves, this line is for mmdet's/mmpose's stock tools)
+custom_hooks = [dict(type='ICPatternRecordHook')]
 
 model = dict(
     backbone=dict(

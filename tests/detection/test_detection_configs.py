@@ -64,17 +64,19 @@ def zoo_env(fetched_zoo, monkeypatch) -> Path:
 
 @pytest.mark.parametrize('name', sorted(CONFIGS))
 def test_config_only_changes_the_backbone(name):
-    """The file sets ``_base_`` (mmdet::), ``custom_imports`` and ``model.backbone`` only."""
+    """The file sets ``_base_`` (mmdet::), ``custom_imports``, the pattern-record hook and
+    ``model.backbone`` only."""
     base, model_type, task, depth, _ = CONFIGS[name]
     path = CONFIG_DIR / f'{name}.py'
     tree = ast.parse(path.read_text())
     assigned = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
-    assert set(assigned) == {'_base_', 'custom_imports', 'model'}
+    assert set(assigned) == {'_base_', 'custom_imports', 'custom_hooks', 'model'}
     assert ast.literal_eval(assigned['_base_']) == f'mmdet::{base}'
     assert [kw.arg for kw in assigned['model'].keywords] == ['backbone']
 
     cfg = Config.fromfile(str(path))
     assert cfg.custom_imports == dict(imports=['mmicconv'], allow_failed_imports=False)
+    assert cfg.custom_hooks == [dict(type='ICPatternRecordHook')]
     assert cfg.model.type == model_type
     assert cfg.train_dataloader.dataset.type == 'CocoDataset'         # the rest is the stock config
     backbone = cfg.model.backbone
