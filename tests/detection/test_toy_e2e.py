@@ -12,6 +12,7 @@ compared against uninterrupted / single-process runs).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -63,11 +64,24 @@ def trained(workspace) -> dict:
     run(tool('train.py') + [TOY_MASK, '--work-dir', work_dir], cwd=workspace, timeout=1500)
     checkpoint = Path((work_dir / 'last_checkpoint').read_text().strip())
     assert checkpoint.is_file()
+    check_pattern_record(checkpoint)
     records = [json.loads(line) for scalars in work_dir.glob('*/vis_data/scalars.json')
                for line in scalars.read_text().splitlines()]
     metrics = [r for r in records if 'coco/segm_mAP' in r]
     assert len(metrics) == 1, f'expected one validation after the last epoch, found {len(metrics)}'
     return dict(checkpoint=checkpoint, metrics=metrics[0])
+
+
+def check_pattern_record(checkpoint: Path) -> None:
+    """tools/train.py's checkpoints record the toy pattern: the file's entries and their
+    sha256, recomputed here from pattern_zoo/ with hashlib."""
+    meta = torch.load(checkpoint, map_location='cpu')['meta']
+    [record] = meta['ic_pattern']['patterns']
+    published = json.loads((REPO / 'pattern_zoo' / 'toy' / 'ic_resnet50_toy.json').read_text())
+    assert record['pattern'] == published
+    canonical = json.dumps(published, separators=(',', ':'))    # key order = channel order
+    assert record['sha256'] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert len(meta['ic_pattern']['layers']) == len(published) == 16
 
 
 def untrained_checkpoint(ws: Path, config: Path) -> Path:
