@@ -153,12 +153,19 @@ def load_average() -> float:
 QUIET_LOAD = 0.5
 
 
-def report_load(when: str) -> float:
+def report_load(when: str, own_threads: int = 0) -> float:
+    """Print the 1-minute load average and warn when other work shares the machine.
+
+    ``own_threads``: the benchmark's own contribution to the load (its compute
+    threads, after it ran for a minute or more), which is not counted as other work.
+    """
     load = load_average()
-    print(f'# load average ({when}): {load:.2f}', flush=True)
-    if load > QUIET_LOAD:
-        print(f'# WARNING: load {load:.2f} > {QUIET_LOAD}: the machine is busy; these timings are not '
-              'results (rerun on a quiet machine)', flush=True)
+    others = max(0.0, load - own_threads)
+    own = f', of which up to {own_threads} is this benchmark' if own_threads else ''
+    print(f'# load average ({when}): {load:.2f}{own}', flush=True)
+    if others > QUIET_LOAD:
+        print(f'# WARNING: load from other work {others:.2f} > {QUIET_LOAD}: the machine is busy; these '
+              'timings are not results (rerun on a quiet machine)', flush=True)
     return load
 
 
@@ -379,7 +386,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if args.memory:
         mem_strategies = args.memory_strategies or args.strategies
         results += bench_memory(paths, args.memory_sizes, args.batch, mem_strategies, args.threads, device)
-    load_after = report_load('after')
+    load_after = report_load('after', own_threads=torch.get_num_threads())
     if args.json:
         meta = dict(torch=torch.__version__, device=str(device), threads=torch.get_num_threads(),
                     batch=args.batch, repeats=args.repeats, argv=sys.argv[1:], cpu_count=os.cpu_count(),
