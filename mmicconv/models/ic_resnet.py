@@ -108,6 +108,18 @@ class ICResNetMixin:
     converted convs share the upstream Parameters, so frozen stages stay
     frozen and ``init_cfg=dict(type='Pretrained', ...)`` loads plain-ResNet
     and IC checkpoints alike (the paper's ``conv_list`` layout included).
+
+    Args:
+        pattern: The dilation pattern: a path (absolute, relative to the
+            working directory, or relative to ``pattern_zoo/``, e.g.
+            ``'detection/ic_resnet50_k9.json'``), a list in the published format, or a
+            :class:`~mmicconv.pattern.Pattern`. ``None`` builds the plain
+            upstream network.
+        ic_strategy: ICConv2d execution strategy, ``'auto'`` by default
+            (see :meth:`mmicconv.ops.ICConv2d.set_strategy`).
+        *args, **kwargs: Every argument of the upstream class (``depth``,
+            ``out_indices``, ``frozen_stages``, ``norm_cfg``, ``norm_eval``,
+            ``style``, ``with_cp``, ``init_cfg``, ...), unchanged.
     """
 
     def __init__(self, *args, pattern: Optional[PatternSource] = None,

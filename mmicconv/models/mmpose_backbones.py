@@ -18,17 +18,8 @@ class ICResNet(ICResNetMixin, ResNet):
     """IC-ResNet for MMPose: ``mmpose``'s ``ResNet`` whose covered 3x3 convs are
     :class:`~mmicconv.ops.ICConv2d` (Bottleneck ``conv2``; BasicBlock ``conv1`` and ``conv2``).
 
-    Args:
-        pattern: The dilation pattern: a path (absolute, relative to the
-            working directory, or relative to ``pattern_zoo/``, e.g.
-            ``'human_pose/ic_resnet50_k13.json'``), a list in the published format, or a
-            :class:`~mmicconv.pattern.Pattern`. ``None`` builds the plain
-            upstream network.
-        ic_strategy: ICConv2d execution strategy, ``'auto'`` by default
-            (see :meth:`mmicconv.ops.ICConv2d.set_strategy`).
-        **kwargs: Every argument of ``mmpose``'s ``ResNet`` (``depth``,
-            ``out_indices``, ``frozen_stages``, ``norm_cfg``, ``norm_eval``,
-            ``style``, ``with_cp``, ``init_cfg``, ...), unchanged.
+    Arguments: ``pattern`` and ``ic_strategy`` (see :class:`~mmicconv.models.ICResNetMixin`)
+    plus every upstream argument, unchanged.
     """
 
 
@@ -37,17 +28,8 @@ class ICResNetV1d(ICResNetMixin, ResNetV1d):
     """IC-ResNetV1d for MMPose: ``mmpose``'s ``ResNetV1d`` whose covered 3x3 convs are
     :class:`~mmicconv.ops.ICConv2d` (Bottleneck ``conv2``; the deep stem is never converted).
 
-    Args:
-        pattern: The dilation pattern: a path (absolute, relative to the
-            working directory, or relative to ``pattern_zoo/``, e.g.
-            ``'human_pose/ic_resnet50_k13.json'``), a list in the published format, or a
-            :class:`~mmicconv.pattern.Pattern`. ``None`` builds the plain
-            upstream network.
-        ic_strategy: ICConv2d execution strategy, ``'auto'`` by default
-            (see :meth:`mmicconv.ops.ICConv2d.set_strategy`).
-        **kwargs: Every argument of ``mmpose``'s ``ResNetV1d`` (``depth``,
-            ``out_indices``, ``frozen_stages``, ``norm_cfg``, ``norm_eval``,
-            ``style``, ``with_cp``, ``init_cfg``, ...), unchanged.
+    Arguments: ``pattern`` and ``ic_strategy`` (see :class:`~mmicconv.models.ICResNetMixin`)
+    plus every upstream argument, unchanged.
     """
 
 
@@ -56,15 +38,6 @@ class ICResNeXt(ICResNetMixin, ResNeXt):
     """IC-ResNeXt for MMPose: ``mmpose``'s ``ResNeXt`` whose covered 3x3 convs are
     :class:`~mmicconv.ops.ICConv2d` (the grouped ``conv2``; a pattern counts channels or cardinality groups).
 
-    Args:
-        pattern: The dilation pattern: a path (absolute, relative to the
-            working directory, or relative to ``pattern_zoo/``, e.g.
-            ``'human_pose/ic_resnet50_k13.json'``), a list in the published format, or a
-            :class:`~mmicconv.pattern.Pattern`. ``None`` builds the plain
-            upstream network.
-        ic_strategy: ICConv2d execution strategy, ``'auto'`` by default
-            (see :meth:`mmicconv.ops.ICConv2d.set_strategy`).
-        **kwargs: Every argument of ``mmpose``'s ``ResNeXt`` (``depth``,
-            ``out_indices``, ``frozen_stages``, ``norm_cfg``, ``norm_eval``,
-            ``style``, ``with_cp``, ``init_cfg``, ...), unchanged.
+    Arguments: ``pattern`` and ``ic_strategy`` (see :class:`~mmicconv.models.ICResNetMixin`)
+    plus every upstream argument, unchanged.
     """
