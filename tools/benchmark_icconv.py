@@ -72,23 +72,50 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_step(model: nn.Module, x: torch.Tensor, mode: str) -> Callable[[], None]:
-    """A closure running one forward (no grad) or one training step."""
+def make_step(model: nn.Module, x: torch.Tensor, mode: str,
+              amp: Optional[torch.dtype] = None) -> Callable[[], None]:
+    """A closure running one forward (no grad) or one training step.
+
+    ``amp``: run the forward under ``torch.autocast`` with this dtype (None: off).
+    """
+    def autocast():
+        return torch.autocast(x.device.type, dtype=amp or torch.float16, enabled=amp is not None)
+
     if mode == 'fwd':
         model.eval()
 
         def step() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), autocast():
                 model(x)
     else:
         model.train()
 
         def step() -> None:
             model.zero_grad(set_to_none=True)
-            out = model(x)
+            with autocast():
+                out = model(x)
             outs = out if isinstance(out, (tuple, list)) else (out,)
             sum(o.float().sum() for o in outs).backward()
     return step
+
+
+def cuda_graphed(step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` captured once into a CUDA graph; returns the graph's replay.
+
+    Removes the per-kernel launch and Python dispatch cost, which dominates
+    small layers on a fast GPU (whole-step capture as in PyTorch's CUDA graphs
+    notes: warm up on a side stream, then capture one step).
+    """
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return graph.replay
 
 
 def time_interleaved(steps: Dict[str, Callable[[], None]], repeats: int, warmup: int,
@@ -108,13 +135,26 @@ def time_interleaved(steps: Dict[str, Callable[[], None]], repeats: int, warmup:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def build_backbone(pattern: Optional[Path], strategy: str, device: torch.device) -> nn.Module:
-    """mmdet ResNet-50 (all stages trainable), converted to IC-R50 when ``pattern`` is given."""
-    from mmdet.models.backbones import ResNet
+def plain_resnet50() -> nn.Module:
+    """mmdet's ResNet-50 (all stages trainable, four outputs), else torchvision's.
 
+    The torchvision fallback (same conv layout: stride on the 3x3 conv, a
+    classifier head added) lets the benchmark run where only torch and
+    torchvision are installed, e.g. a GPU machine without mmcv's CUDA ops.
+    """
+    try:
+        from mmdet.models.backbones import ResNet
+    except ImportError:
+        from torchvision.models import resnet50
+        return resnet50()
+    return ResNet(depth=50, frozen_stages=-1, norm_eval=False, out_indices=(0, 1, 2, 3))
+
+
+def build_backbone(pattern: Optional[Path], strategy: str, device: torch.device) -> nn.Module:
+    """Plain ResNet-50 (:func:`plain_resnet50`), converted to IC-R50 when ``pattern`` is given."""
     from mmicconv.models.ic_resnet import convert_to_ic
     torch.manual_seed(0)
-    model = ResNet(depth=50, frozen_stages=-1, norm_eval=False, out_indices=(0, 1, 2, 3))
+    model = plain_resnet50()
     if pattern is not None:
         convert_to_ic(model, str(pattern), strategy=strategy)
     return model.to(device)
@@ -170,7 +210,8 @@ def report_load(when: str, own_threads: int = 0) -> float:
 
 
 def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int, modes: Sequence[str],
-                 strategies: Sequence[str], repeats: int, device: torch.device) -> List[dict]:
+                 strategies: Sequence[str], repeats: int, device: torch.device,
+                 amp: Optional[torch.dtype] = None) -> List[dict]:
     results = []
     for size in sizes:
         for index, channels, stride, base_in in R50_CONV2:
@@ -185,7 +226,7 @@ def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int,
                         models[strategy] = conv
                 for mode in modes:
                     xin = x.clone().requires_grad_(mode == 'train')
-                    steps = {n: make_step(m, xin, mode) for n, m in models.items()}
+                    steps = {n: make_step(m, xin, mode, amp) for n, m in models.items()}
                     times = time_interleaved(steps, repeats, 1, device)
                     row = dict(level='layer', layer=f'conv2#{index}', channels=channels, stride=stride,
                                input=[batch, channels, hw, hw], pattern=key, size=size, mode=mode,
@@ -197,7 +238,8 @@ def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int,
 
 def bench_backbones(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch: int,
                     modes: Sequence[str], strategies: Sequence[str], repeats: int,
-                    device: torch.device) -> List[dict]:
+                    device: torch.device, amp: Optional[torch.dtype] = None,
+                    graphs: bool = False) -> List[dict]:
     results = []
     plain = build_backbone(None, 'auto', device)
     for key, path in pattern_paths.items():
@@ -207,10 +249,12 @@ def bench_backbones(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch:
         for size in sizes:
             x = torch.randn(batch, 3, size, size, device=device)
             for mode in modes:
-                steps = {n: make_step(m, x, mode) for n, m in models.items()}
+                steps = {n: make_step(m, x, mode, amp) for n, m in models.items()}
+                if graphs:
+                    steps = {n: cuda_graphed(step) for n, step in steps.items()}
                 times = time_interleaved(steps, repeats, 1, device)
                 row = dict(level='backbone', pattern=key, size=size, batch=batch, mode=mode,
-                           cases=ratio_rows(times))
+                           cuda_graphs=graphs, cases=ratio_rows(times))
                 results.append(row)
                 progress(row)
     return results
@@ -335,6 +379,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--repeats', type=int, default=5, help='interleaved rounds (median reported)')
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--device', default='cpu')
+    p.add_argument('--cuda-graphs', action='store_true',
+                   help='backbone level: time each step replayed from a CUDA graph (no launch overhead)')
+    p.add_argument('--amp', action='store_true',
+                   help='time under torch.autocast (float16 on CUDA, bfloat16 on CPU), as AMP training '
+                        'runs; memory cases are not affected')
     p.add_argument('--memory', action='store_true', help='also measure peak memory of a training step')
     p.add_argument('--memory-sizes', nargs='+', type=int, default=[640])
     p.add_argument('--memory-strategies', nargs='+', help='strategies for --memory (default: --strategies)')
@@ -372,23 +421,27 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for path in paths.values():
         if not path.is_file():
             sys.exit(f'pattern file {path} not found (use --pattern-dir)')
-    print(f'# torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, '
-          f'batch {args.batch}, repeats {args.repeats}, strategies {args.strategies}', flush=True)
+    amp = (torch.float16 if device.type == 'cuda' else torch.bfloat16) if args.amp else None
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
+    print(f'# torch {torch.__version__}, device {device} ({name}), threads {torch.get_num_threads()}, '
+          f'batch {args.batch}, repeats {args.repeats}, strategies {args.strategies}, '
+          f'amp {amp}, backbone {type(plain_resnet50()).__module__}', flush=True)
     load_before = report_load('before')
     results: List[dict] = []
     if 'layer' in args.levels:
         patterns = {k: Pattern.load(str(p)) for k, p in paths.items()}
         results += bench_layers(patterns, args.sizes, args.batch, args.modes, args.strategies,
-                                args.repeats, device)
+                                args.repeats, device, amp)
     if 'backbone' in args.levels:
         results += bench_backbones(paths, args.sizes, args.batch, args.modes, args.strategies,
-                                   args.repeats, device)
+                                   args.repeats, device, amp, args.cuda_graphs)
     if args.memory:
         mem_strategies = args.memory_strategies or args.strategies
         results += bench_memory(paths, args.memory_sizes, args.batch, mem_strategies, args.threads, device)
     load_after = report_load('after', own_threads=torch.get_num_threads())
     if args.json:
-        meta = dict(torch=torch.__version__, device=str(device), threads=torch.get_num_threads(),
+        meta = dict(torch=torch.__version__, device=f'{device} ({name})', amp=str(amp),
+                    threads=torch.get_num_threads(),
                     batch=args.batch, repeats=args.repeats, argv=sys.argv[1:], cpu_count=os.cpu_count(),
                     load_before=load_before, load_after=load_after)
         args.json.write_text(json.dumps(dict(meta=meta, results=results), indent=1))

@@ -74,7 +74,7 @@ class ICConv2d(nn.Conv2d):
         pattern: This conv's pattern: a :class:`~mmicconv.pattern.ConvPattern`
             or one entry of the published format (``{"(a, b)": count}``).
         strategy: How to compute it: ``'auto'`` (default; on CPU the fastest
-            that supports this conv, elsewhere ``loop``; replaced by
+            that supports this conv, on CUDA ``tap`` (measured), elsewhere ``loop``; replaced by
             ``$MMICCONV_STRATEGY`` when set) or a name from
             :func:`mmicconv.ops.available_strategies`. Resolved when the
             module is built or moved; change it with :meth:`set_strategy`.

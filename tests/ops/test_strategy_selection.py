@@ -47,6 +47,17 @@ def test_auto_picks_band_tap_or_loop_by_spec_device_and_dtype():
     assert select_strategy('auto', spec_of(), torch.device('meta'), torch.float32) is LoopStrategy
 
 
+def test_auto_on_cuda_is_tap_where_it_runs_else_loop():
+    """The rule measured on an H200 (docs/performance.md); a pure function, no GPU needed."""
+    cuda = torch.device('cuda')
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        assert select_strategy('auto', spec_of(), cuda, dtype) is TapStrategy
+    assert select_strategy('auto', spec_of(stride=2), cuda, torch.float32) is TapStrategy
+    assert select_strategy('auto', spec_of(groups=2), cuda, torch.float32) is LoopStrategy
+    with pytest.raises(ValueError, match="'band' (does not support|is unavailable)"):
+        select_strategy('band', spec_of(), cuda, torch.float32)
+
+
 def test_move_re_resolves_the_strategy():
     conv = ICConv2d(8, 8, pattern=PATTERN)
     first = conv.active_strategy
