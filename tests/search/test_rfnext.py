@@ -8,6 +8,8 @@ import json
 import pytest
 import torch
 import torch.nn as nn
+from conftest import REPO
+from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
@@ -108,3 +110,34 @@ def test_distributed_names():
 def test_runner_without_the_hook_is_refused(tmp_path):
     with pytest.raises(ValueError, match='RFSearchHook'):
         _runner(RFSearchRunner, tmp_path, 'none', dict(type='EmptyCacheHook'))
+
+
+NARROW = {'model.backbone.base_channels': 16, 'model.backbone.stem_channels': 16,
+          'model.neck.in_channels': [64, 128, 256, 512]}
+CONV2 = [f'backbone.layer{i + 1}.{j}.conv2' for i, n in enumerate((3, 4, 6, 3)) for j in range(n)]
+
+
+def _toy_runner(name: str, tmp_path, **options) -> Runner:
+    import mmdet.registry  # noqa: F401  (the mmdet scope)
+    from mmengine.registry import RUNNERS
+    cfg = Config.fromfile(str(REPO / 'configs' / 'toy' / name))
+    cfg.merge_from_dict(dict(NARROW, **options))
+    cfg.work_dir = str(tmp_path / 'toy')
+    return RUNNERS.build(cfg)
+
+
+def test_toy_rfsearch_configs(tmp_path):
+    """The toy configs: the search wraps exactly the 16 Bottleneck conv2 of the plain ResNet
+    (not the stem, neck or heads); the fixed config sets their dilations from a JSON."""
+    runner = _toy_runner('faster-rcnn_r50_fpn_toy_rfsearch.py', tmp_path)
+    assert isinstance(runner, RFSearchRunner)
+    assert _search_ops(runner.model) == CONV2
+    structure = {name: [1 + i % 4, 1 + (i + 1) % 4] for i, name in enumerate(CONV2)}
+    path = tmp_path / 'step3.json'
+    path.write_text(json.dumps({'structure': structure}))
+    runner = _toy_runner('faster-rcnn_r50_fpn_toy_rfsearch-fixed.py', tmp_path,
+                         **{'custom_hooks.1.rfstructure_file': str(path)})
+    assert _search_ops(runner.model) == []
+    for name, dilation in structure.items():
+        assert runner.model.get_submodule(name).dilation == tuple(dilation)
+    assert runner.model.backbone.conv1.dilation == (1, 1)
