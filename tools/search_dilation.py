@@ -66,6 +66,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='which error picks the pattern (both are computed and compared)')
     parser.add_argument('--warmup-iters', type=int, default=None,
                         help='linear LR warmup length (default: a fifth of the iterations, at most 100)')
+    parser.add_argument('--export-pattern', default=None, metavar='FILE',
+                        help='export this pattern (published format, same layers) instead of the '
+                             'searched one: inherited weights at its dilations, each layer\'s '
+                             'channels matched to its counts by least total error (a control, or '
+                             'a published pattern); e.g. with --supernet-iters 0 --load-from '
+                             'DIR/supernet/iter_N.pth of an earlier search')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (merged before the conversion)')
@@ -187,6 +193,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # 3. export
     dilations = [layer.dilations(args.method) for layer in layers]
+    if args.export_pattern:
+        from mmicconv.pattern import Pattern
+        from mmicconv.search import assign_to_pattern
+        given = Pattern.load(args.export_pattern)
+        if len(given) != len(layers):
+            raise SystemExit(f'{args.export_pattern}: {len(given)} entries for {len(layers)} searched convs')
+        dilations = [assign_to_pattern(layer.errors[args.method], conv, args.d_max)
+                     for layer, conv in zip(layers, given)]
+        print(f'[search] exporting the given pattern {args.export_pattern} (channels matched to its '
+              f'counts by least {args.method} error), not the searched one', flush=True)
     pattern, backbone_state = export_ic_state_dict(model.backbone, dilations, prefix='backbone.')
     pattern_path = work_dir / 'pattern.json'
     pattern.dump(pattern_path)
@@ -208,7 +224,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ic_model.eval()
     ckpt_path = work_dir / 'inherited.pth'
     meta = {'mmicconv_search': {'config': str(args.config), 'd_max': args.d_max, 'method': args.method,
-                                'supernet_iters': args.supernet_iters, 'pattern': str(pattern_path)}}
+                                'supernet_iters': args.supernet_iters, 'pattern': str(pattern_path),
+                                'export_pattern': args.export_pattern}}
     # with the pattern record (mmicconv.pattern_record) that load_from / Pretrained check
     torch.save(add_record({'meta': meta, 'state_dict': state}, ic_model), ckpt_path)
     restrict_to_taps_(model.backbone, dilations)
@@ -228,6 +245,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         f'# Dilation search: {args.config}\n\nd_max {args.d_max}, method {args.method}, supernet '
         f'{args.supernet_iters} iterations ({args.supernet_init} init), {len(batches)} calibration '
         f"batches. stat vs exact: {100 * comparison['agreement']:.1f}% of channels agree.\n\n"
+        + (f'Exported pattern: {args.export_pattern} (given; the table describes the search).\n\n'
+           if args.export_pattern else '')
+        +
         'rel_err_*: mean |supernet output - candidate output| / mean |supernet output|.\n\n' + table)
     print(table, flush=True)
     plotted = plot(pattern_path, layers, args.method, work_dir / 'pattern.png')
@@ -237,6 +257,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     retrain.dump(str(work_dir / 'retrain_config.py'))
     summary = {'config': str(args.config), 'd_max': args.d_max, 'method': args.method,
                'supernet_iters': args.supernet_iters, 'supernet_init': args.supernet_init,
+               'export_pattern': args.export_pattern,
                'calib_batches': len(batches), 'supernet_train_s': train_s, 'selection_s': select_s,
                'stat_vs_exact': comparison, 'export_max_abs_diff': max_diff, 'plot': plotted,
                'layers': rows}

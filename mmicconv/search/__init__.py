@@ -12,7 +12,7 @@
 """
 
 from .backbones import register_supernet_backbones
-from .export import dilations_to_pattern, export_ic_state_dict, regroup_permutation
+from .export import assign_to_pattern, dilations_to_pattern, export_ic_state_dict, regroup_permutation
 from .selection import METHODS, DilationErrorCollector, LayerErrors, compare_methods, select_dilations
 from .supernet import (
                        SupernetConv2d,
@@ -27,7 +27,7 @@ from .supernet import (
 __all__ = ['SupernetConv2d', 'candidate_dilations', 'candidate_mask', 'candidate_taps',
            'convert_to_supernet', 'restrict_to_taps_', 'supernet_sites', 'METHODS',
            'DilationErrorCollector', 'LayerErrors', 'compare_methods', 'select_dilations',
-           'dilations_to_pattern', 'export_ic_state_dict', 'regroup_permutation',
+           'dilations_to_pattern', 'export_ic_state_dict', 'assign_to_pattern', 'regroup_permutation',
            'register_supernet_backbones']
 
 register_supernet_backbones()

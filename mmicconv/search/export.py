@@ -27,10 +27,10 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from ..pattern import Pattern
+from ..pattern import ConvPattern, Pattern
 from .supernet import candidate_dilations, candidate_taps, supernet_sites
 
-__all__ = ['dilations_to_pattern', 'regroup_permutation', 'export_ic_state_dict']
+__all__ = ['dilations_to_pattern', 'regroup_permutation', 'export_ic_state_dict', 'assign_to_pattern']
 
 Dilation = Tuple[int, int]
 
@@ -123,3 +123,45 @@ def export_ic_state_dict(backbone: nn.Module, dilations: Sequence[Sequence[Dilat
 def pattern_histogram(layer: Sequence[Dilation]) -> List[Tuple[Dilation, int]]:
     """``[(dilation, count), ...]`` sorted by decreasing count."""
     return Counter(tuple(d) for d in layer).most_common()
+
+
+def assign_to_pattern(errors: torch.Tensor, conv: ConvPattern, d_max: int) -> List[Dilation]:
+    """Per-channel dilations with a layer's counts prescribed: the least total error.
+
+    For exporting inherited weights at a pattern that was not searched (a
+    control, a published pattern): the pattern fixes how many channels use each
+    dilation, and the supernet's channels are matched to those slots so that the
+    sum of their representation errors is least (an assignment problem, solved
+    exactly with ``scipy.optimize.linear_sum_assignment``). When the counts are
+    those of the per-channel argmin, that argmin is an optimum.
+
+    Args:
+        errors: ``[C_out, d_max**2]`` errors of one layer, candidates in
+            :func:`~mmicconv.search.supernet.candidate_dilations` order.
+        conv: The layer's pattern (its counts must add up to ``C_out``).
+        d_max: The search space.
+
+    Returns:
+        The ``(d_h, d_w)`` of every output channel, in the supernet's channel order
+        (the input of :func:`export_ic_state_dict`).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    cands = candidate_dilations(d_max)
+    index = {d: i for i, d in enumerate(cands)}
+    channels = errors.shape[0]
+    if errors.shape[1] != len(cands):
+        raise ValueError(f'{errors.shape[1]} candidates in the errors, {len(cands)} for d_max={d_max}')
+    if conv.total != channels:
+        raise ValueError(f'the pattern has {conv.total} channels, the layer {channels}')
+    slots = []
+    for group in conv.groups:
+        if group.dilation not in index:
+            raise ValueError(f'dilation {group.dilation} outside 1..{d_max}')
+        slots.extend([index[group.dilation]] * group.channels)
+    cost = errors.detach().double().cpu()[:, slots].numpy()
+    rows, cols = linear_sum_assignment(cost)
+    out: List[Dilation] = [(1, 1)] * channels
+    for r, c in zip(rows.tolist(), cols.tolist()):
+        out[r] = cands[slots[c]]
+    return out

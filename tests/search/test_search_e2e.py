@@ -64,3 +64,33 @@ def test_inherited_checkpoint_loads_into_the_ic_detector(searched):
     backbone.init_weights()
     for key, value in backbone.state_dict().items():
         torch.testing.assert_close(value, state[f'backbone.{key}'], msg=key)
+
+
+def test_export_pattern_inherits_the_given_dilations(searched, tmp_path):
+    """--export-pattern with --supernet-iters 0 --load-from the search's supernet checkpoint:
+    every layer uniform at one dilation (cycling through the 4 of d_max 2), so no channel is
+    permuted and each inherited conv2 kernel is the supernet kernel sampled at that dilation's
+    taps (sliced here from the checkpoint)."""
+    cands = [(1, 1), (1, 2), (2, 1), (2, 2)]
+    given = [{f'({a - 1}, {b - 1})': (n if (a, b) == cands[i % 4] else 0) for a, b in cands}
+             for i, n in enumerate(PLANES)]
+    (tmp_path / 'given.json').write_text(json.dumps(given))
+    supernet = searched / 'supernet' / 'iter_2.pth'
+    out = tmp_path / 'export'
+    run(tool('search_dilation.py') + [TOY_FASTER, '--d-max', '2', '--supernet-iters', '0',
+                                       '--load-from', supernet, '--calib-batches', '1',
+                                       '--export-pattern', tmp_path / 'given.json', '--work-dir', out,
+                                       '--cfg-options', *NARROW], cwd=searched.parent, timeout=600)
+    assert Pattern.load(out / 'pattern.json').to_list() == given
+    assert json.loads((out / 'search.json').read_text())['export_max_abs_diff'] < 1e-3
+    sup = torch.load(supernet, map_location='cpu', weights_only=False)['state_dict']
+    inherited = torch.load(out / 'inherited.pth', map_location='cpu', weights_only=True)['state_dict']
+    names = sorted({k.rsplit('.', 1)[0] for k in sup if k.endswith('conv2.weight') and 'layer' in k},
+                   key=lambda n: [int(p) if p.isdigit() else p for p in n.replace('layer', '').split('.')])
+    assert len(names) == len(PLANES)
+    for i, name in enumerate(names):
+        dh, dw = cands[i % 4]
+        expected = sup[f'{name}.weight'][:, :, 2 - dh:3 + dh:dh, 2 - dw:3 + dw:dw]
+        torch.testing.assert_close(inherited[f'{name}.weight'], expected, msg=name)
+        torch.testing.assert_close(inherited[f'{name.rsplit(".", 1)[0]}.conv3.weight'],
+                                   sup[f'{name.rsplit(".", 1)[0]}.conv3.weight'])
