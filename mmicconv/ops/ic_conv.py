@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..pattern import ConvPattern, Pattern
-from .plan import segments_conv2d
+from .plan import is_tap_major, segments_conv2d, tap_major
 from .strategies import ENV_VAR, ICConvSpec, ICConvStrategy, select_strategy
 from .strategies.loop import LoopStrategy
 from .strategies.tap import TapStrategy
@@ -110,6 +110,7 @@ class ICConv2d(nn.Conv2d):
         self._requested = 'auto'
         self._impl: ICConvStrategy = LoopStrategy(self.spec)
         self._autocast_impl: Optional[ICConvStrategy] = None
+        self._lay_out_weight()
         self.set_strategy(strategy)
         self._register_load_state_dict_pre_hook(self._load_conv_list_layout)
 
@@ -125,6 +126,7 @@ class ICConv2d(nn.Conv2d):
                  strategy=strategy)
         ic.weight = conv.weight
         ic.bias = conv.bias
+        ic._lay_out_weight()
         return ic.to(conv.weight.device)
 
     @property
@@ -169,8 +171,24 @@ class ICConv2d(nn.Conv2d):
         if '_impl' in self.__dict__:  # not during __init__
             # rebuilt from the spec: a move may leave a non-persistent buffer uninitialised (to_empty)
             self.ic_dilations = self.spec.channel_dilations().to(self.weight.device)
+            self._lay_out_weight()
             self.set_strategy(self._requested)
         return result
+
+    def _lay_out_weight(self) -> None:
+        """Keep the weight's memory tap-major (:func:`~mmicconv.ops.plan.tap_major`), ``groups=1``.
+
+        The shape, values and Parameter object stay those of ``nn.Conv2d``
+        (only ``weight.data``'s strides change), so initialisers, optimizers,
+        ``state_dict`` and ``load_state_dict`` (which copies into it) work as
+        for any conv; the ``band`` and ``tap`` strategies then read ``W9`` in
+        place instead of re-laying the weight out on every forward, and get
+        their weight gradient in that layout without a copy. A weight assigned
+        later in another layout is still computed correctly (with a copy per
+        forward) until the module is moved again.
+        """
+        if self.groups == 1 and not is_tap_major(self.weight):
+            self.weight.data = tap_major(self.weight.data)
 
     def _autocast_fallback(self, x: torch.Tensor) -> Optional[ICConvStrategy]:
         """Under low-precision autocast, ``tap``/``loop`` when the active strategy cannot run it."""
@@ -188,6 +206,10 @@ class ICConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             # standard ops (one dilated conv per segment + cat): FLOP counters and ONNX
+            return segments_conv2d(x, self.weight, self.bias, self.spec.segments, self.stride, self.groups)
+        if self._impl.name == 'band' and torch._C._are_functorch_transforms_active():
+            # torch.func (grad, vmap, jacrev, ...) cannot transform the compiled operator's
+            # autograd: the composite computation can (as can 'tap' and 'loop' themselves)
             return segments_conv2d(x, self.weight, self.bias, self.spec.segments, self.stride, self.groups)
         impl = self._autocast_fallback(x) or self._impl
         return impl.forward(x, self.weight, self.bias, self.ic_dilations)

@@ -108,7 +108,7 @@ def _band_backward(grad: Tensor, x: Tensor, weight: Tensor, dilations: Tensor, s
                 dx[:, :, table.phase[0]::stride[0], table.phase[1]::stride[1]] = dxp
             if need_w:
                 dw9.index_copy_(0, table.rows, dwp)
-    return (dx if need_x else None), (weight_from_w9(dw9).to(weight.dtype) if need_w else None)
+    return (dx if need_x else None), (weight_from_w9(dw9.to(weight.dtype), like=weight) if need_w else None)
 
 
 def _loop_backward(grad: Tensor, x: Tensor, weight: Tensor, dilations: Tensor, stride: Sequence[int],

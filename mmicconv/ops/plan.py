@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ..pattern import ConvPattern
 
 __all__ = ['Segment', 'ICConvSpec', 'PhaseRows', 'dilation_runs', 'segments_conv2d', 'phase_rows',
-           'w9_matrix', 'weight_from_w9', 'output_size']
+           'w9_matrix', 'tap_major', 'is_tap_major', 'weight_from_w9', 'output_size']
 
 
 @dataclass(frozen=True)
@@ -144,15 +144,48 @@ def dilation_runs(dilations: torch.Tensor) -> List[Segment]:
 
 
 def w9_matrix(weight: torch.Tensor) -> torch.Tensor:
-    """``W9``: ``[9 * C_out, C_in]`` contiguous, row ``(3 i + j) * C_out + o`` = ``weight[o, :, i, j]``."""
+    """``W9``: ``[9 * C_out, C_in]`` contiguous, row ``(3 i + j) * C_out + o`` = ``weight[o, :, i, j]``.
+
+    A view (no copy) when ``weight`` has the tap-major layout of
+    :func:`tap_major`; a copy otherwise.
+    """
     c_out, c_in = weight.shape[:2]
     return weight.permute(2, 3, 0, 1).reshape(9 * c_out, c_in).contiguous()
 
 
-def weight_from_w9(w9: torch.Tensor) -> torch.Tensor:
-    """The inverse of :func:`w9_matrix`: ``[C_out, C_in, 3, 3]``."""
+def tap_major(weight: torch.Tensor) -> torch.Tensor:
+    """``weight`` (``[C_out, C_in, 3, 3]``) with its memory laid out as ``W9``.
+
+    Same shape and values, strides ``(C_in, 1, 3 * C_out * C_in, C_out * C_in)``:
+    :func:`w9_matrix` of it is a view, so a forward reads the conv weight in
+    place instead of re-laying it out on every call. Returns ``weight`` itself
+    when it already has that layout.
+    """
+    if is_tap_major(weight):
+        return weight
+    return weight.permute(2, 3, 0, 1).contiguous().permute(2, 3, 0, 1)
+
+
+def is_tap_major(weight: torch.Tensor) -> bool:
+    """Whether ``weight``'s memory is laid out as :func:`w9_matrix` (see :func:`tap_major`)."""
+    c_out, c_in = weight.shape[:2]
+    return weight.permute(2, 3, 0, 1).is_contiguous() and weight.numel() == 9 * c_out * c_in
+
+
+def weight_from_w9(w9: torch.Tensor, like: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The inverse of :func:`w9_matrix`: ``[C_out, C_in, 3, 3]``.
+
+    Contiguous, or with the strides of ``like`` when given (a view of ``w9``,
+    no copy, when ``like`` is :func:`tap_major`): a gradient in the layout of
+    its parameter, so autograd accumulates it without a copy.
+    """
     c_out, c_in = w9.shape[0] // 9, w9.shape[1]
-    return w9.view(3, 3, c_out, c_in).permute(2, 3, 0, 1).contiguous()
+    weight = w9.view(3, 3, c_out, c_in).permute(2, 3, 0, 1)
+    if like is None:
+        return weight.contiguous()
+    if weight.stride() == like.stride():
+        return weight
+    return torch.empty_like(like).copy_(weight)
 
 
 def phase_rows(dilations: torch.Tensor, stride: Sequence[int]) -> List[PhaseRows]:

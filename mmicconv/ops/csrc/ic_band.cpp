@@ -31,13 +31,25 @@ namespace {
 #define MMICCONV_CLONES
 #endif
 
-// y[c] += z0[c - dw] + z1[c] + z2[c + dw] (terms outside [0, width) are zero).
-template <typename T>
-inline void add_three_taps(T* __restrict y, const T* __restrict z0, const T* __restrict z1,
-                           const T* __restrict z2, int64_t width, int64_t dw) {
-  for (int64_t c = 0; c < width; ++c) y[c] += z1[c];
-  for (int64_t c = dw; c < width; ++c) y[c] += z0[c - dw];
-  for (int64_t c = 0; c + dw < width; ++c) y[c] += z2[c + dw];
+// y[c] (+)= z0[c - dw] + z1[c] + z2[c + dw] (terms outside [0, width) are zero), in ONE pass
+// over y: `Accumulate` adds into y, otherwise y is overwritten (its first writer).
+template <bool Accumulate, typename T>
+inline void three_taps(T* __restrict y, const T* __restrict z0, const T* __restrict z1,
+                       const T* __restrict z2, int64_t width, int64_t dw) {
+  // z0 feeds c >= dw, z2 feeds c < width - dw
+  const int64_t lo = std::min(dw, width), hi = std::max<int64_t>(width - dw, 0);
+  auto put = [&](int64_t c, T v) {
+    if (Accumulate) y[c] += v; else y[c] = v;
+  };
+  if (lo <= hi) {
+    for (int64_t c = 0; c < lo; ++c) put(c, z1[c] + z2[c + dw]);
+    for (int64_t c = lo; c < hi; ++c) put(c, z0[c - dw] + z1[c] + z2[c + dw]);
+    for (int64_t c = hi; c < width; ++c) put(c, z0[c - dw] + z1[c]);
+  } else {  // width < 2 dw: no column gets all three
+    for (int64_t c = 0; c < hi; ++c) put(c, z1[c] + z2[c + dw]);
+    for (int64_t c = hi; c < lo; ++c) put(c, z1[c]);
+    for (int64_t c = lo; c < width; ++c) put(c, z0[c - dw] + z1[c]);
+  }
 }
 
 // dz0[c] = g[c + dw], dz1[c] = g[c], dz2[c] = g[c - dw] (zero outside).
@@ -53,7 +65,10 @@ inline void gather_three_taps(T* __restrict dz0, T* __restrict dz1, T* __restric
 }
 
 // Add the band's Z (rows r0 .. r0 + rows of one image's input, Z row k at z + k * plane,
-// [rows, W] each) into that image's output y ([C_out, H, W]).
+// [rows, W] each) into that image's output y ([C_out, H, W]), bands in increasing r0.
+// y need not be zeroed: output row h is fed by input rows h - dh (tap row 0), h (tap row 1)
+// and h + dh (tap row 2), so its first writer is tap row 0 when h >= dh, else tap row 1
+// (never a later band, and tap rows run in order within a band); that write assigns.
 template <typename T>
 MMICCONV_CLONES void scatter_band(const T* z, T* y, const int64_t* dil, int64_t cout,
                                   int64_t height, int64_t width, int64_t r0, int64_t rows,
@@ -70,7 +85,41 @@ MMICCONV_CLONES void scatter_band(const T* z, T* y, const int64_t* dil, int64_t 
           const int64_t h = r0 + rr - (i - 1) * dh;  // the output row input row r0+rr feeds
           if (h < 0 || h >= height) continue;
           const int64_t off = rr * width;
-          add_three_taps(yo + h * width, z0 + off, z1 + off, z2 + off, width, dw);
+          if (i == 0 || (i == 1 && h < dh)) {
+            three_taps<false>(yo + h * width, z0 + off, z1 + off, z2 + off, width, dw);
+          } else {
+            three_taps<true>(yo + h * width, z0 + off, z1 + off, z2 + off, width, dw);
+          }
+        }
+      }
+    }
+  });
+}
+
+// Whole images in Z (every input row present): each output row y[o, h] is written once from
+// the (up to three) input rows that feed it, h + (i - 1) dh; y need not be zeroed.
+template <typename T>
+MMICCONV_CLONES void gather_image(const T* z, T* y, const int64_t* dil, int64_t cout,
+                                  int64_t height, int64_t width, int64_t plane) {
+  at::parallel_for(0, cout, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      const int64_t dh = dil[2 * o], dw = dil[2 * o + 1];
+      T* yo = y + o * height * width;
+      for (int64_t h = 0; h < height; ++h) {
+        T* yr = yo + h * width;
+        bool written = false;
+        for (int64_t i = 0; i < 3; ++i) {
+          const int64_t r = h + (i - 1) * dh;  // the input row feeding row h through tap row i
+          if (r < 0 || r >= height) continue;  // never for i = 1: every row is written
+          const T* z0 = z + ((3 * i + 0) * cout + o) * plane + r * width;
+          const T* z1 = z + ((3 * i + 1) * cout + o) * plane + r * width;
+          const T* z2 = z + ((3 * i + 2) * cout + o) * plane + r * width;
+          if (written) {
+            three_taps<true>(yr, z0, z1, z2, width, dw);
+          } else {
+            three_taps<false>(yr, z0, z1, z2, width, dw);
+            written = true;
+          }
         }
       }
     }
@@ -237,7 +286,9 @@ torch::Tensor band_forward(const torch::Tensor& x, const torch::Tensor& w9,
                            const torch::Tensor& dilations, int64_t band, int64_t images) {
   check_args(x, w9, dilations);
   const int64_t n = x.size(0), height = x.size(2), width = x.size(3), cout = w9.size(0) / 9;
-  auto y = torch::zeros({n, cout, height, width}, x.options());
+  const bool whole_images = band >= height;
+  auto y = torch::empty({n, cout, height, width}, x.options());  // every row's first write assigns
+  if (y.numel() == 0) return y;
   const auto chunks = make_chunks(n, height, band, images);
   auto buffer = torch::empty({9 * cout * max_columns(chunks, width)}, x.options());
   const int64_t* dil = dilations.data_ptr<int64_t>();
@@ -247,9 +298,13 @@ torch::Tensor band_forward(const torch::Tensor& x, const torch::Tensor& w9,
     at::mm_out(z, w9, chunk_columns(x, c));
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ic_band_forward", [&] {
       for (int64_t i = 0; i < c.count; ++i) {
-        scatter_band<scalar_t>(z.data_ptr<scalar_t>() + i * c.rows * width,
-                               y[c.img + i].data_ptr<scalar_t>(), dil, cout, height, width,
-                               c.r0, c.rows, columns);
+        scalar_t* zi = z.data_ptr<scalar_t>() + i * c.rows * width;
+        scalar_t* yi = y[c.img + i].data_ptr<scalar_t>();
+        if (whole_images) {
+          gather_image<scalar_t>(zi, yi, dil, cout, height, width, columns);
+        } else {
+          scatter_band<scalar_t>(zi, yi, dil, cout, height, width, c.r0, c.rows, columns);
+        }
       }
     });
   }

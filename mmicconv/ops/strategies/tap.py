@@ -129,16 +129,41 @@ def _shift_add_backward(grad: torch.Tensor, plan: TapPlan) -> torch.Tensor:
     return dz.view(n, 9 * channels, ho * wo)
 
 
+def _out_hw(x: torch.Tensor, plan: TapPlan) -> Tuple[int, int]:
+    return output_size(x.shape[2], plan.stride[0]), output_size(x.shape[3], plan.stride[1])
+
+
 class _TapConv(torch.autograd.Function):
-    """``out = shift_add(W9 @ x)``; saves only ``x`` and ``W9``."""
+    """``out = shift_add(W9 @ x)``; saves only ``x`` and ``W9``.
+
+    Written with a separate ``setup_context`` and a ``vmap`` rule, so that
+    ``torch.func`` transforms (``grad``, ``vjp``, ``jacrev``, ``vmap``) accept it.
+    """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, w9: torch.Tensor, plan: TapPlan) -> torch.Tensor:
-        out_hw = (output_size(x.shape[2], plan.stride[0]), output_size(x.shape[3], plan.stride[1]))
-        z = _gemm(x, w9, plan, out_hw)
+    def forward(x: torch.Tensor, w9: torch.Tensor, plan: TapPlan) -> torch.Tensor:
+        out_hw = _out_hw(x, plan)
+        return _shift_add(_gemm(x, w9, plan, out_hw), plan, w9.shape[0] // 9, out_hw)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: Tuple[Any, ...], output: torch.Tensor) -> None:
+        x, w9, plan = inputs
         ctx.save_for_backward(x, w9)
-        ctx.plan, ctx.out_hw = plan, out_hw
-        return _shift_add(z, plan, w9.shape[0] // 9, out_hw)
+        ctx.plan, ctx.out_hw = plan, _out_hw(x, plan)
+
+    @staticmethod
+    def vmap(info: Any, in_dims: Tuple[Optional[int], ...], x: torch.Tensor, w9: torch.Tensor,
+             plan: TapPlan) -> Tuple[torch.Tensor, int]:
+        """A vmapped input is folded into the batch (one call); a vmapped weight runs per sample."""
+        x_dim, w_dim, _ = in_dims
+        size = info.batch_size
+        if w_dim is None:
+            xb = x.movedim(x_dim, 0)
+            out = _TapConv.apply(xb.reshape(-1, *xb.shape[2:]), w9, plan)
+            return out.view(size, -1, *out.shape[1:]), 0
+        outs = [_TapConv.apply(x if x_dim is None else x.select(x_dim, i), w9.select(w_dim, i), plan)
+                for i in range(size)]
+        return torch.stack(outs), 0
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:
@@ -155,19 +180,24 @@ class _TapConv(torch.autograd.Function):
             if need_w:
                 dw9 = torch.matmul(dz, xf.transpose(1, 2)).sum(0)
             return dx, dw9, None
+        # out of place (no in-place update of a fresh tensor), so that vmap of this backward
+        # (per-sample gradients) works
         (sh, sw), (ho, wo) = plan.stride, out_hw
-        dx_pad = x.new_zeros(n, c_in, sh * ho, sw * wo) if need_x else None
+        dx_phases = {}
         dw9 = torch.zeros_like(w9) if need_w else None
         for phase, rows in plan.phases.items():
             dzs = dz.index_select(1, rows)
             if need_x:
-                dx_pad[:, :, phase[0]::sh, phase[1]::sw] += torch.matmul(
-                    w9.index_select(0, rows).t(), dzs).view(n, c_in, ho, wo)
+                dx_phases[phase] = torch.matmul(w9.index_select(0, rows).t(), dzs).view(n, c_in, ho, wo)
             if need_w:
                 xs = _phase_input(x, phase, plan.stride, out_hw)
-                dw9.index_copy_(0, rows, torch.matmul(dzs, xs.transpose(1, 2)).sum(0))
+                dw9 = dw9.index_copy(0, rows, torch.matmul(dzs, xs.transpose(1, 2)).sum(0))
         if need_x:
-            dx = dx_pad[:, :, :h, :w]
+            zero = x.new_zeros(n, c_in, ho, wo)
+            # [N, C_in, Ho, sh, Wo, sw]: phase (p, q) at [..., :, p, :, q]
+            grid = torch.stack([torch.stack([dx_phases.get((p, q), zero) for q in range(sw)], dim=-1)
+                                for p in range(sh)], dim=3)
+            dx = grid.reshape(n, c_in, ho * sh, wo * sw)[:, :, :h, :w]
         return dx, dw9, None
 
 
