@@ -45,3 +45,26 @@ def random_entry(rng: random.Random, total: int, max_dilation: int) -> dict:
     cuts = sorted(rng.randint(0, total) for _ in range(len(keys) - 1))
     counts = [b - a for a, b in zip([0] + cuts, cuts + [total])]
     return dict(zip(keys, counts))
+
+
+def check_against_reference(conv: torch.nn.Module, entry: dict, x: torch.Tensor, atol: float = 1e-4,
+                            rtol: float = 1e-4) -> None:
+    """``conv`` (an ICConv2d with pattern ``entry``) equals :func:`reference_ic_conv` on ``x``:
+    output, input gradient, weight gradient and bias gradient."""
+    conv.zero_grad(set_to_none=True)
+    dilations = per_channel_dilations(entry, conv.out_channels)
+    x_ref = x.detach().clone().requires_grad_(True)
+    x_ic = x.detach().clone().requires_grad_(True)
+    weight = conv.weight.detach().clone().requires_grad_(True)
+    bias = None if conv.bias is None else conv.bias.detach().clone().requires_grad_(True)
+    expected = reference_ic_conv(x_ref, weight, bias, dilations, conv.stride[0], conv.groups)
+    actual = conv(x_ic)
+    assert actual.shape == expected.shape
+    torch.testing.assert_close(actual, expected, atol=atol, rtol=rtol)
+    grad_out = torch.randn_like(expected)
+    expected.backward(grad_out)
+    actual.backward(grad_out)
+    torch.testing.assert_close(x_ic.grad, x_ref.grad, atol=atol, rtol=rtol)
+    torch.testing.assert_close(conv.weight.grad, weight.grad, atol=atol, rtol=rtol)
+    if bias is not None:
+        torch.testing.assert_close(conv.bias.grad, bias.grad, atol=atol, rtol=rtol)

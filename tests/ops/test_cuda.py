@@ -13,7 +13,7 @@ import random
 import pytest
 import torch
 from conftest import RESNET_PATTERNS, load_json, reference_file
-from reference_impl import per_channel_dilations, random_entry, reference_ic_conv
+from reference_impl import check_against_reference, per_channel_dilations, random_entry, reference_ic_conv
 
 from mmicconv.ops import ICConv2d
 from mmicconv.ops.strategies import STRATEGIES
@@ -32,21 +32,6 @@ def _ic_conv(in_channels: int, out_channels: int, entry: dict, strategy: str, st
     return conv.to(CUDA, dtype).set_strategy(strategy)
 
 
-def _check(conv: ICConv2d, entry: dict, x: torch.Tensor, atol: float = 1e-9) -> None:
-    dilations = per_channel_dilations(entry, conv.out_channels)
-    x_ref, x_ic = (x.detach().clone().requires_grad_(True) for _ in range(2))
-    weight = conv.weight.detach().clone().requires_grad_(True)
-    bias = None if conv.bias is None else conv.bias.detach().clone().requires_grad_(True)
-    expected = reference_ic_conv(x_ref, weight, bias, dilations, conv.stride[0])
-    actual = conv(x_ic)
-    torch.testing.assert_close(actual, expected, atol=atol, rtol=1e-7)
-    grad = torch.randn_like(expected)
-    expected.backward(grad)
-    actual.backward(grad)
-    torch.testing.assert_close(x_ic.grad, x_ref.grad, atol=atol, rtol=1e-7)
-    torch.testing.assert_close(conv.weight.grad, weight.grad, atol=atol, rtol=1e-7)
-
-
 def test_some_strategy_runs_on_cuda():
     assert 'loop' in CUDA_STRATEGIES
 
@@ -61,7 +46,7 @@ def test_random_patterns_match_reference_on_cuda(strategy, seed):
                     bias=rng.random() < 0.5)
     x = torch.randn(rng.choice([1, 3]), in_channels, rng.randint(5, 17), rng.randint(5, 17),
                     device=CUDA, dtype=torch.float64)
-    _check(conv, entry, x)
+    check_against_reference(conv, entry, x, atol=1e-9, rtol=1e-7)
 
 
 @pytest.mark.parametrize('strategy', CUDA_STRATEGIES)
@@ -72,7 +57,8 @@ def test_published_pattern_layers_match_reference_on_cuda(strategy, relative):
         channels = sum(entries[index].values())
         stride = 2 if index == 3 else 1
         conv = _ic_conv(channels, channels, entries[index], strategy, stride=stride)
-        _check(conv, entries[index], torch.randn(2, channels, 15, 15, device=CUDA, dtype=torch.float64))
+        x = torch.randn(2, channels, 15, 15, device=CUDA, dtype=torch.float64)
+        check_against_reference(conv, entries[index], x, atol=1e-9, rtol=1e-7)
 
 
 @pytest.mark.parametrize('strategy', CUDA_STRATEGIES)

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 from conftest import RESNET_PATTERNS, load_json, reference_file
-from reference_impl import per_channel_dilations, random_entry, reference_ic_conv
+from reference_impl import check_against_reference, per_channel_dilations, random_entry, reference_ic_conv
 
 from mmicconv.ops import ENV_VAR, ICConv2d, available_strategies
 from mmicconv.ops import op as op_module
@@ -26,26 +26,6 @@ def make_conv(*args, strategy: str = 'auto', dtype: torch.dtype = torch.float32,
         pytest.skip(f'strategy {strategy!r} does not support this spec '
                     f'(groups={conv.groups}, stride={conv.stride}, dtype={dtype})')
     return conv.set_strategy(strategy)
-
-
-def check_against_reference(conv: ICConv2d, entry: dict, x: torch.Tensor, atol: float = 1e-4) -> None:
-    conv.zero_grad(set_to_none=True)
-    dilations = per_channel_dilations(entry, conv.out_channels)
-    x_ref = x.detach().clone().requires_grad_(True)
-    x_ic = x.detach().clone().requires_grad_(True)
-    weight = conv.weight.detach().clone().requires_grad_(True)
-    bias = None if conv.bias is None else conv.bias.detach().clone().requires_grad_(True)
-    expected = reference_ic_conv(x_ref, weight, bias, dilations, conv.stride[0], conv.groups)
-    actual = conv(x_ic)
-    assert actual.shape == expected.shape
-    torch.testing.assert_close(actual, expected, atol=atol, rtol=1e-4)
-    grad_out = torch.randn_like(expected)
-    expected.backward(grad_out)
-    actual.backward(grad_out)
-    torch.testing.assert_close(x_ic.grad, x_ref.grad, atol=atol, rtol=1e-4)
-    torch.testing.assert_close(conv.weight.grad, weight.grad, atol=atol, rtol=1e-4)
-    if bias is not None:
-        torch.testing.assert_close(conv.bias.grad, bias.grad, atol=atol, rtol=1e-4)
 
 
 @pytest.mark.parametrize('strategy', STRATEGIES)
