@@ -207,7 +207,10 @@ def tap_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
     device_type = x.device.type
     if plan.device != x.device:
         plan = plan.to(x.device)
-    w9 = w9_matrix(weight if plan.order is None else weight.index_select(0, plan.order))
+    w9 = w9_matrix(weight)  # a view for the module's tap-major weight
+    if plan.order is not None:  # the GEMM rows in the width order: one row gather, no re-layout
+        c_out, c_in = weight.shape[:2]
+        w9 = w9.view(9, c_out, c_in).index_select(1, plan.order).view(9 * c_out, c_in)
     if torch.is_autocast_enabled(device_type):
         dtype = torch.get_autocast_dtype(device_type)
         with torch.autocast(device_type, enabled=False):
