@@ -35,6 +35,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import resource
@@ -148,6 +149,11 @@ def plain_resnet50() -> nn.Module:
         from torchvision.models import resnet50
         return resnet50()
     return ResNet(depth=50, frozen_stages=-1, norm_eval=False, out_indices=(0, 1, 2, 3))
+
+
+def backbone_source() -> str:
+    """Which ResNet-50 :func:`plain_resnet50` builds here (without building it)."""
+    return 'mmdet' if importlib.util.find_spec('mmdet') is not None else 'torchvision'
 
 
 def build_backbone(pattern: Optional[Path], strategy: str, device: torch.device) -> nn.Module:
@@ -425,7 +431,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
     print(f'# torch {torch.__version__}, device {device} ({name}), threads {torch.get_num_threads()}, '
           f'batch {args.batch}, repeats {args.repeats}, strategies {args.strategies}, '
-          f'amp {amp}, backbone {type(plain_resnet50()).__module__}', flush=True)
+          f'amp {amp}, backbone {backbone_source()}', flush=True)
     load_before = report_load('before')
     results: List[dict] = []
     if 'layer' in args.levels:

@@ -207,10 +207,6 @@ class ICConv2d(nn.Conv2d):
         if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             # standard ops (one dilated conv per segment + cat): FLOP counters and ONNX
             return segments_conv2d(x, self.weight, self.bias, self.spec.segments, self.stride, self.groups)
-        if self._impl.name == 'band' and torch._C._are_functorch_transforms_active():
-            # torch.func (grad, vmap, jacrev, ...) cannot transform the compiled operator's
-            # autograd: the composite computation can (as can 'tap' and 'loop' themselves)
-            return segments_conv2d(x, self.weight, self.bias, self.spec.segments, self.stride, self.groups)
         impl = self._autocast_fallback(x) or self._impl
         return impl.forward(x, self.weight, self.bias, self.ic_dilations)
 

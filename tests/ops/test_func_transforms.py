@@ -63,6 +63,7 @@ def test_per_sample_gradients(strategy, stride):
         return functional_call(conv, {'weight': w}, (sample.unsqueeze(0),)).square().sum()
 
     actual = vmap(grad(loss), in_dims=(None, 0))(weight, x)
+
     def reference_loss(w: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
         return _reference(w, sample.unsqueeze(0), stride).square().sum()
 

@@ -15,6 +15,7 @@ The kernel is the CPU implementation of the registered operator
 ``torch.export`` see one operator. Scope: CPU, ``groups=1``,
 float32/float64; needs the extension built at install time (without it
 ``'auto'`` uses ``tap`` with a one-time warning). Not twice differentiable.
+Under ``torch.func`` transforms it computes with the composite ops instead.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import torch
 
 from ..extension import extension_error
 from ..op import ic_conv2d
+from ..plan import segments_conv2d
 from .base import ICConvSpec, ICConvStrategy
 
 __all__ = ['BandStrategy']
@@ -48,4 +50,9 @@ class BandStrategy(ICConvStrategy):
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
                 dilations: torch.Tensor) -> torch.Tensor:
-        return ic_conv2d(x, weight, bias, dilations, list(self.spec.stride), self.spec.groups)
+        spec = self.spec
+        if torch._C._are_functorch_transforms_active():
+            # torch.func (grad, vmap, jacrev, ...) cannot transform a custom operator's registered
+            # autograd; the composite computation can
+            return segments_conv2d(x, weight, bias, spec.segments, spec.stride, spec.groups)
+        return ic_conv2d(x, weight, bias, dilations, list(spec.stride), spec.groups)
