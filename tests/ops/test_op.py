@@ -13,7 +13,8 @@ import torch
 from reference_impl import per_channel_dilations, random_entry, reference_ic_conv
 
 from mmicconv.ops import ICConv2d, ic_conv2d
-from mmicconv.ops.extension import extension_error
+from mmicconv.ops.extension import extension_error, load_extension
+from mmicconv.ops.plan import phase_rows
 
 ENTRY = {'(0, 0)': 3, '(2, 1)': 0, '(1, 3)': 4, '(4, 0)': 2}
 NEEDS_KERNEL = pytest.mark.skipif(extension_error() is not None,
@@ -147,3 +148,19 @@ def test_no_state_outlives_the_model():
     del conv, out
     gc.collect()
     assert all(ref() is None for ref in refs)
+
+
+@NEEDS_KERNEL
+@pytest.mark.parametrize('seed', range(16))
+def test_kernel_phase_tables_equal_the_python_plan(seed):
+    """The kernel's per-phase row tables (what strided convs run) are plan.phase_rows, entry for entry."""
+    rng = random.Random(seed)
+    channels = rng.randint(1, 40)
+    dilations = torch.tensor([[rng.randint(1, 7), rng.randint(1, 7)] for _ in range(channels)])
+    stride = (rng.randint(1, 4), rng.randint(1, 4))
+    expected = phase_rows(dilations, stride)
+    tables = load_extension().phase_tables(dilations, *stride)
+    assert [(p, q) for p, q, *_ in tables] == [t.phase for t in expected]
+    for (_, _, rows, ptr, a, b), table in zip(tables, expected):
+        for got, want in ((rows, table.rows), (ptr, table.ptr), (a, table.a), (b, table.b)):
+            assert torch.equal(got, want)
