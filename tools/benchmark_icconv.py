@@ -15,6 +15,11 @@ runs are results. Cases:
   IC-R50 (``convert_to_ic``) with each strategy; ``loop`` is the paper's
   computation (one conv per dilation group, then ``torch.cat``), the baseline.
 
+``--gemm-oracle`` (backbone, ``fwd``, CPU) adds the case ``oracle:gemm``: the
+IC-R50 with every compiled-kernel call replaced by its GEMM alone (``Z = W9 @
+x``, exactly the 3x3 conv's FLOPs, none of the shifted adds; the outputs are
+wrong, the shapes right). It is the floor of any kernel built on that GEMM.
+
 Modes: ``fwd`` (``torch.no_grad``, eval mode) and ``train`` (train mode,
 forward + backward of the sum of the outputs, gradients zeroed before each
 step). Batch: ``--batch`` (default 2) at every size. Peak memory (``--memory``):
@@ -156,6 +161,64 @@ def backbone_source() -> str:
     return 'mmdet' if importlib.util.find_spec('mmdet') is not None else 'torchvision'
 
 
+def gemm_only_forward(x: torch.Tensor, weight: torch.Tensor, dilations: torch.Tensor,
+                      stride: Sequence[int]) -> torch.Tensor:
+    """The ``--gemm-oracle`` stand-in for the band kernel: its GEMMs only, no shifted adds.
+
+    The same GEMMs as the kernel (``W9 @`` a band of ``BAND_COLUMNS`` columns into one reused
+    buffer, small images several per GEMM); a strided conv multiplies ``W9`` with one input
+    phase, which has the FLOPs of all phases' row subsets together. Each band's first ``C_out``
+    rows are written to the output (wrong values, right shape, one write as the kernel's).
+    """
+    from mmicconv.ops.op import band_chunking
+    from mmicconv.ops.plan import w9_matrix
+    x = x.contiguous()
+    if tuple(stride) != (1, 1):
+        x = x[:, :, ::stride[0], ::stride[1]].contiguous()
+    n, c, h, w = x.shape
+    cout, w9 = weight.shape[0], w9_matrix(weight)
+    rows, _ = band_chunking(h, w)
+    if rows == h:  # whole images side by side in one GEMM
+        z = torch.mm(w9, x.view(n, c, h * w).transpose(0, 1).reshape(c, n * h * w))[:cout]
+        return z.view(cout, n, h, w).transpose(0, 1).contiguous()
+    y = x.new_empty(n, cout, h * w)
+    buffer = x.new_empty(9 * cout * rows * w)
+    for i in range(n):
+        for start in range(0, h * w, rows * w):
+            columns = min(rows * w, h * w - start)
+            z = buffer[:9 * cout * columns].view(9 * cout, columns)
+            torch.mm(w9, x[i].view(c, h * w)[:, start:start + columns], out=z)
+            y[i, :, start:start + columns] = z[:cout]
+    return y.view(n, cout, h, w)
+
+
+def gemm_oracle(step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` with the compiled kernel's forward replaced by :func:`gemm_only_forward`."""
+    from mmicconv.ops import op
+
+    def oracle_step() -> None:
+        real = op._band_forward
+        op._band_forward = gemm_only_forward
+        try:
+            step()
+        finally:
+            op._band_forward = real
+    return oracle_step
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or 'unknown CPU'
+
+
 def build_backbone(pattern: Optional[Path], strategy: str, device: torch.device) -> nn.Module:
     """Plain ResNet-50 (:func:`plain_resnet50`), converted to IC-R50 when ``pattern`` is given."""
     from mmicconv.models.ic_resnet import convert_to_ic
@@ -245,7 +308,7 @@ def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int,
 def bench_backbones(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch: int,
                     modes: Sequence[str], strategies: Sequence[str], repeats: int,
                     device: torch.device, amp: Optional[torch.dtype] = None,
-                    graphs: bool = False) -> List[dict]:
+                    graphs: bool = False, oracle: bool = False) -> List[dict]:
     results = []
     plain = build_backbone(None, 'auto', device)
     for key, path in pattern_paths.items():
@@ -256,6 +319,9 @@ def bench_backbones(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch:
             x = torch.randn(batch, 3, size, size, device=device)
             for mode in modes:
                 steps = {n: make_step(m, x, mode, amp) for n, m in models.items()}
+                if oracle and mode == 'fwd':
+                    ic = models.get('auto') or build_backbone(path, 'band', device)
+                    steps['oracle:gemm'] = gemm_oracle(make_step(ic, x, mode, amp))
                 if graphs:
                     steps = {n: cuda_graphed(step) for n, step in steps.items()}
                 times = time_interleaved(steps, repeats, 1, device)
@@ -390,6 +456,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--amp', action='store_true',
                    help='time under torch.autocast (float16 on CUDA, bfloat16 on CPU), as AMP training '
                         'runs; memory cases are not affected')
+    p.add_argument('--gemm-oracle', action='store_true',
+                   help="backbone level, fwd, CPU: add the case 'oracle:gemm' (IC-R50 whose compiled "
+                        "kernel computes only its GEMM W9 @ x): the floor of any kernel built on it")
     p.add_argument('--memory', action='store_true', help='also measure peak memory of a training step')
     p.add_argument('--memory-sizes', nargs='+', type=int, default=[640])
     p.add_argument('--memory-strategies', nargs='+', help='strategies for --memory (default: --strategies)')
@@ -428,7 +497,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         if not path.is_file():
             sys.exit(f'pattern file {path} not found (use --pattern-dir)')
     amp = (torch.float16 if device.type == 'cuda' else torch.bfloat16) if args.amp else None
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_model()
     print(f'# torch {torch.__version__}, device {device} ({name}), threads {torch.get_num_threads()}, '
           f'batch {args.batch}, repeats {args.repeats}, strategies {args.strategies}, '
           f'amp {amp}, backbone {backbone_source()}', flush=True)
@@ -440,7 +509,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                                 args.repeats, device, amp)
     if 'backbone' in args.levels:
         results += bench_backbones(paths, args.sizes, args.batch, args.modes, args.strategies,
-                                   args.repeats, device, amp, args.cuda_graphs)
+                                   args.repeats, device, amp, args.cuda_graphs,
+                                   args.gemm_oracle and device.type == 'cpu')
     if args.memory:
         mem_strategies = args.memory_strategies or args.strategies
         results += bench_memory(paths, args.memory_sizes, args.batch, mem_strategies, args.threads, device)
