@@ -206,6 +206,17 @@ def gemm_oracle(step: Callable[[], None]) -> Callable[[], None]:
     return oracle_step
 
 
+def oracle_wanted(asked: bool, device: torch.device) -> bool:
+    """Whether ``--gemm-oracle`` can run here (CPU with the compiled kernel); says why not."""
+    if not asked:
+        return False
+    from mmicconv.ops.extension import extension_error
+    why = f'it replaces the CPU kernel; the device is {device}' if device.type != 'cpu' else extension_error()
+    if why:
+        print(f'# --gemm-oracle skipped: {why}', flush=True)
+    return why is None
+
+
 def cpu_model() -> str:
     """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
@@ -510,7 +521,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if 'backbone' in args.levels:
         results += bench_backbones(paths, args.sizes, args.batch, args.modes, args.strategies,
                                    args.repeats, device, amp, args.cuda_graphs,
-                                   args.gemm_oracle and device.type == 'cpu')
+                                   oracle_wanted(args.gemm_oracle, device))
     if args.memory:
         mem_strategies = args.memory_strategies or args.strategies
         results += bench_memory(paths, args.memory_sizes, args.batch, mem_strategies, args.threads, device)
