@@ -2,11 +2,19 @@
 
 Importing the package (as configs do with ``custom_imports``) registers
 ``ICResNet`` & co. in the installed frameworks' registries, ``ICConv`` as an
-mmcv conv layer, and allows mmengine's own checkpoints under torch's
-``weights_only`` loading (see :mod:`mmicconv.checkpoint_safety`).
+mmcv conv layer, the engine pieces (:mod:`mmicconv.engine`: pattern-record and
+RNG-state hooks, the resumable loop, CPU DDP) in mmengine's, and allows
+mmengine's own checkpoints under torch's ``weights_only`` loading (see
+:mod:`mmicconv.checkpoint.safety`).
+
+Layout: ``ops`` (the IC conv), ``pattern`` (the pattern format), ``models``
+(IC backbones), ``checkpoint`` (conversion, pattern record, safe loading),
+``engine`` (hooks, loops, model wrappers), ``search`` (EDO), ``pose`` (AE
+pieces for MMPose), ``utils`` (CLI contract, environment report).
 """
 
-from .checkpoint_safety import allow_mmengine_checkpoints
+from . import engine  # noqa: F401  (registers the hooks, loop and model wrapper)
+from .checkpoint.safety import allow_mmengine_checkpoints
 from .ops import ICConv2d
 from .pattern import ConvPattern, DilationGroup, Pattern, PatternError
 from .registry import register_all

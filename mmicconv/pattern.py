@@ -6,7 +6,9 @@ to a channel count; the dilation is ``(a + 1, b + 1)`` as (height, width).
 Output channels are laid out in the key order of the entry, zero counts
 skipped. See the README's "Pattern format" section.
 
-This module is pure standard library and holds no global state: a
+This module uses only the standard library and holds no global state (importing
+it still runs the package `__init__`, which registers the IC modules and so
+imports torch, mmengine and the installed frameworks): a
 :class:`Pattern` is an immutable value that is validated once, when built.
 """
 

@@ -14,7 +14,7 @@ Examples::
 The input is read with ``torch.load(weights_only=True)``. The output holds
 ``state_dict`` (backbone-relative names, one ``weight`` per IC conv) and
 ``meta``, including the pattern record ``meta['ic_pattern']``
-(:mod:`mmicconv.pattern_record`), so a model built with another pattern
+(:mod:`mmicconv.checkpoint.record`), so a model built with another pattern
 refuses it; use it with ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
 Exit status 1, with one ``ERROR: <file>: <problem>`` line on stderr, when a
 file is missing or unreadable, the pattern is malformed, the checkpoint has
@@ -41,7 +41,7 @@ from mmicconv.checkpoint import (
 )
 from mmicconv.models import ic_conv_sites
 from mmicconv.pattern import Pattern, PatternError
-from mmicconv.pattern_record import add_record
+from mmicconv.checkpoint.record import add_record
 from mmicconv.version import __version__
 
 DEPTH_BY_ENTRIES = {16: 50, 33: 101, 50: 152}

@@ -15,7 +15,7 @@
   traceback instead. :func:`require_file` and :func:`check_config_patterns`
   fail fast, before a model or dataset is built.
 * :func:`add_pattern_record_hook`: the IC pattern record of
-  :mod:`mmicconv.pattern_record` in every Runner the tools build.
+  :mod:`mmicconv.checkpoint.record` in every Runner the tools build.
 """
 
 from __future__ import annotations
@@ -30,24 +30,13 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.model import MMDistributedDataParallel
-from mmengine.registry import MODEL_WRAPPERS
+
+from mmicconv.utils.cli import ToolError, add_debug_arg, first_line, one_line_error, require_file, run_cli
 
 __all__ = ['add_common_args', 'load_config', 'prepare_cpu_distributed', 'import_scope_registry',
-           'CPUDistributedDataParallel', 'finish_distributed', 'ToolError', 'run_cli', 'one_line_error',
-           'require_file', 'check_config_patterns', 'add_pattern_record_hook']
-
-
-@MODEL_WRAPPERS.register_module(force=True)
-class CPUDistributedDataParallel(MMDistributedDataParallel):
-    """``MMDistributedDataParallel`` for CPU modules: ignores ``device_ids``.
-
-    mmengine's Runner passes ``device_ids=[LOCAL_RANK]`` to every DDP
-    subclass; torch refuses device ids for a CPU module.
-    """
-
-    def __init__(self, module: torch.nn.Module, device_ids: Optional[list] = None, **kwargs) -> None:
-        super().__init__(module=module, device_ids=None, **kwargs)
+           'finish_distributed', 'check_config_patterns', 'add_pattern_record_hook',
+           # the CLI contract, from mmicconv.utils.cli
+           'ToolError', 'add_debug_arg', 'one_line_error', 'require_file', 'run_cli']
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -65,12 +54,6 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     add_debug_arg(parser)
 
 
-def add_debug_arg(parser: argparse.ArgumentParser) -> None:
-    """``--debug``: show the full traceback of an error instead of the one-line message."""
-    parser.add_argument('--debug', action='store_true',
-                        help='on an error, show the full traceback instead of one line')
-
-
 def load_config(args: argparse.Namespace) -> Config:
     """The config with ``--cfg-options`` merged, ``launcher`` and ``work_dir`` set."""
     if 'LOCAL_RANK' not in os.environ:
@@ -79,7 +62,7 @@ def load_config(args: argparse.Namespace) -> Config:
     try:
         cfg = Config.fromfile(args.config)
     except Exception as err:  # syntax errors, missing _base_ files, bad imports
-        raise ToolError(f'{args.config}: cannot read the config: {_first_line(err)}') from err
+        raise ToolError(f'{args.config}: cannot read the config: {first_line(err)}') from err
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -140,82 +123,6 @@ def prepare_cpu_distributed(cfg: Config) -> None:
         wrapper['type'] = 'CPUDistributedDataParallel'
 
 
-class ToolError(Exception):
-    """An error whose message is already the one line the user sees (it names the file)."""
-
-
-#: mmengine's registry prefixes a build error with ``class `X` in scope/registry: `` per level.
-_BUILD_PREFIX = re.compile(r'class `(\w+)` in [\w.:-]+/[\w.-]+: ')
-
-
-#: Exception types whose message says what is wrong without the type's name.
-_SELF_EXPLAINING = ('PatternError', 'PatternMismatchError', 'CheckpointFitError', 'CheckpointMismatchError',
-                    'FileNotFoundError', 'ToolError')
-
-
-#: Exception types whose message starts with the file it is about (checkpoint or pattern).
-_NAMES_ITS_FILE = ('PatternError', 'PatternMismatchError', 'CheckpointFitError')
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().strip('"\'') or type(err).__name__
-    return text.splitlines()[0].strip()
-
-
-def one_line_error(err: BaseException, files: Sequence[str] = ()) -> str:
-    """The one-line message for ``err``: its first line, mmengine's build prefixes
-    folded into ``(building X > Y)``, prefixed by ``files[0]`` unless it names
-    one of ``files`` already."""
-    if isinstance(err, ToolError):
-        return _first_line(err)
-    text = _first_line(err)
-    classes = _BUILD_PREFIX.findall(text)
-    text = _BUILD_PREFIX.sub('', text)
-    if classes:
-        text = f'{text} (building {" > ".join(classes)})'
-    if type(err).__name__ not in _SELF_EXPLAINING:
-        text = f'{type(err).__name__}: {text}'
-    named = [f for f in files if f and str(f) in text]
-    if files and files[0] and not named and type(err).__name__ not in _NAMES_ITS_FILE:
-        text = f'{files[0]}: {text}'
-    return text
-
-
-def run_cli(body: Callable[[], int], debug: bool, files: Sequence[Any] = ()) -> int:
-    """Run a tool's ``body``; on an error print one line and return 1.
-
-    Args:
-        body: The tool's work; returns its exit status.
-        debug: Re-raise instead (the full traceback).
-        files: The tool's input files, the first one (the config) names the
-            error when the message names none of them.
-    """
-    try:
-        return body()
-    except KeyboardInterrupt:
-        raise
-    except SystemExit as err:  # argparse and explicit ``raise SystemExit('message')``
-        if debug or not isinstance(err.code, str):
-            raise
-        print(f'ERROR: {err.code}', file=sys.stderr, flush=True)
-        return 1
-    except Exception as err:  # noqa: BLE001  (the contract: one line, no traceback)
-        if debug:
-            raise
-        print(f'ERROR: {one_line_error(err, [str(f) for f in files if f])}', file=sys.stderr, flush=True)
-        return 1
-
-
-def require_file(path: Optional[str], what: str) -> None:
-    """Fail fast when a local input file is missing (URLs are left to their loaders)."""
-    if path is None or '://' in str(path):
-        return
-    if not osp.exists(path):
-        raise ToolError(f'{path}: {what} file not found')
-    if not osp.isfile(path):
-        raise ToolError(f'{path}: {what} is not a file')
-
-
 def _pattern_args(node: Any, where: str = 'model') -> Iterator[tuple]:
     if isinstance(node, dict):
         for key, value in node.items():
@@ -245,15 +152,15 @@ def check_config_patterns(cfg: Config, config_path: str) -> int:
         try:
             Pattern.load(value, search_dirs=pattern_search_dirs())
         except PatternError as err:
-            raise ToolError(f'{config_path}: {where}: {_first_line(err)}') from err
+            raise ToolError(f'{config_path}: {where}: {first_line(err)}') from err
         count += 1
     return count
 
 
 def add_pattern_record_hook(cfg: Config, check_fit: bool = False) -> None:
-    """Add :class:`mmicconv.pattern_record.ICPatternRecordHook` to ``custom_hooks`` unless
+    """Add :class:`mmicconv.engine.ICPatternRecordHook` to ``custom_hooks`` unless
     the config has it (its ``check_fit`` is then set when asked)."""
-    import mmicconv.pattern_record  # noqa: F401  (registers the hook)
+    import mmicconv.engine  # noqa: F401  (registers the hook)
 
     hooks: Iterable = cfg.get('custom_hooks', None) or []
     hooks = list(hooks)

@@ -140,7 +140,7 @@ def _pattern_from_checkpoint(source: str) -> Tuple[Pattern, Optional[List[str]]]
     import torch
 
     import mmicconv  # noqa: F401  (allows mmengine's checkpoint contents under weights_only)
-    from mmicconv.pattern_record import RECORD_KEY
+    from mmicconv.checkpoint.record import RECORD_KEY
 
     if not Path(source).is_file():
         raise PlotError(f'{source}: checkpoint file not found')

@@ -157,7 +157,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f'{args.config}: default_scope is {scope!r}; expected mmdet or mmpose')
     importlib.import_module(f'{scope}.registry')
     import mmicconv  # noqa: F401
-    from mmicconv.pattern_record import add_record
+    from mmicconv.checkpoint.record import add_record
     from mmicconv.search import compare_methods, export_ic_state_dict, restrict_to_taps_, select_dilations
     from mmicconv.search.report import layer_rows, markdown_table
 
@@ -226,7 +226,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     meta = {'mmicconv_search': {'config': str(args.config), 'd_max': args.d_max, 'method': args.method,
                                 'supernet_iters': args.supernet_iters, 'pattern': str(pattern_path),
                                 'export_pattern': args.export_pattern}}
-    # with the pattern record (mmicconv.pattern_record) that load_from / Pretrained check
+    # with the pattern record (mmicconv.checkpoint.record) that load_from / Pretrained check
     torch.save(add_record({'meta': meta, 'state_dict': state}, ic_model), ckpt_path)
     restrict_to_taps_(model.backbone, dilations)
     with torch.no_grad():

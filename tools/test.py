@@ -12,7 +12,7 @@ metrics as JSON, e.g. ``{"coco/bbox_mAP": 0.41, ...}``.
 
 The checkpoint must fit the model: one with no tensors, missing tensors or
 other shapes is refused, and so is one recorded with another IC pattern than
-the config's (:mod:`mmicconv.pattern_record`), before any image is evaluated.
+the config's (:mod:`mmicconv.checkpoint.record`), before any image is evaluated.
 ``--show-dir DIR`` writes the painted predictions (mmdet's or mmpose's
 visualiser) under ``WORK_DIR/<timestamp>/DIR``. Errors end with one
 ``ERROR: <file>: <problem>`` line on stderr and exit status 1; ``--debug``

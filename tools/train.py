@@ -9,7 +9,7 @@ Same command line as MMDetection's ``tools/train.py``::
 
 Every checkpoint it saves records the IC pattern in ``meta['ic_pattern']``,
 and a ``load_from``/``--resume`` checkpoint recorded with another pattern is
-refused (:mod:`mmicconv.pattern_record`). Errors (missing or unreadable
+refused (:mod:`mmicconv.checkpoint.record`). Errors (missing or unreadable
 config, pattern or checkpoint file, a checkpoint with no tensors, a config
 that does not build) end with one ``ERROR: <file>: <problem>`` line on stderr
 and exit status 1; ``--debug`` shows the traceback instead.

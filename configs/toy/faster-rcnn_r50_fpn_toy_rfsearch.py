@@ -12,7 +12,7 @@
 # model before the optimizer is built: nothing in mmengine calls its init_model.
 # See docs/search.md ("RF-Next baseline").
 _base_ = './faster-rcnn_ic-r50_fpn_toy.py'
-custom_imports = dict(imports=['mmicconv', 'mmicconv.exact_resume', 'mmicconv.search.rfnext'],
+custom_imports = dict(imports=['mmicconv', 'mmicconv.search.rfnext'],
                       allow_failed_imports=False)
 runner_type = 'RFSearchRunner'
 

@@ -8,9 +8,9 @@
 # Pattern: the project's own pattern_zoo/toy/ic_resnet50_toy.json (made by
 # tools/make_toy_pattern.py; not a searched one), so this runs offline.
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-# mmicconv.exact_resume: a --resume from a mid-epoch checkpoint continues where it
+# mmicconv.engine (imported by mmicconv): a --resume from a mid-epoch checkpoint continues where it
 # stopped (see docs/training.md)
-custom_imports = dict(imports=['mmicconv', 'mmicconv.exact_resume'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
 
 data_root = 'data/toy_coco/'
 classes = ('person', 'rectangle', 'ellipse', 'triangle')

@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from ..ops import ICConv2d
 from ..pattern import Pattern, PatternError, PatternSource
-from ..pattern_record import check_pretrained
+from ..checkpoint.record import check_pretrained
 
 __all__ = ['convert_to_ic', 'ic_conv_sites', 'pattern_search_dirs', 'ICResNetMixin']
 
@@ -134,7 +134,7 @@ class ICResNetMixin:
 
     def init_weights(self) -> None:
         """Refuse an ``init_cfg=dict(type='Pretrained')`` checkpoint recorded with
-        another pattern (:func:`mmicconv.pattern_record.check_pretrained`),
+        another pattern (:func:`mmicconv.checkpoint.record.check_pretrained`),
         then the upstream ``init_weights``."""
         check_pretrained(self)
         super().init_weights()

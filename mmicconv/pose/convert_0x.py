@@ -116,7 +116,7 @@ def convert_bottomup_model(state: Dict, model) -> Dict:
     ``RuntimeError`` (from ``load_state_dict(strict=True)``) when anything is
     missing or does not fit.
     """
-    from mmicconv.checkpoint import extract_backbone_state, merge_conv_lists
+    from mmicconv.checkpoint.convert import extract_backbone_state, merge_conv_lists
     from mmicconv.models import ic_conv_sites
 
     head = model.head
@@ -148,8 +148,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmpose.registry import MODELS
 
     import mmicconv.pose  # noqa: F401  (the AE head)
-    from mmicconv.checkpoint import load_state_dict_safely
-    from mmicconv.pattern_record import add_record
+    from mmicconv.checkpoint.convert import load_state_dict_safely
+    from mmicconv.checkpoint.record import add_record
 
     cfg = Config.fromfile(args.config)
     cfg.model.backbone.init_cfg = None

@@ -25,8 +25,8 @@ CPU cores, ||w_2proc - w_1proc|| / ||one step||, step 2 / step 3): 1.4e-6 /
 1.7e-6 with seed 0 and 1.9e-6 / 4.4e-4 with seed 2 (both with the band kernel
 of 2026-11-25), 4.2e-5 / 3.5e-3 with seed 0 after the kernel's summation order
 and the weight's memory layout changed (2026-11-26): the jump at step 3 is such
-a flip, not a bug (the band conv's output and gradients are batch-split invariant
-up to rounding and bitwise independent of the thread count:
+a flip, not a bug (the band conv's output and gradients change only by float
+rounding with the batch split and the thread count:
 tests/ops/test_band_determinism.py). With `MMICCONV_STRATEGY=loop`
 (oneDNN convs only) the same run drifts the same way (1.055e-3 vs 1.065e-3 at step
 3), so the drift comes from the trajectory, not from the IC kernel. The test asserts

@@ -69,7 +69,7 @@ randomness = dict(seed=0)
 
 KILLED = f"""
 _base_ = './tiny.py'
-custom_imports = dict(imports=['mmicconv', 'mmicconv.exact_resume', 'sigkill_hook'])
+custom_imports = dict(imports=['mmicconv', 'sigkill_hook'])
 custom_hooks = [dict(type='RNGStateHook'), dict(type='SigkillAtIterHook', at_iter={KILL_BEFORE - 1})]
 """
 

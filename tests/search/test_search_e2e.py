@@ -13,7 +13,7 @@ from tool_helpers import make_toy_workspace, run, tool
 
 import mmicconv  # noqa: F401
 from mmicconv.pattern import Pattern
-from mmicconv.pattern_record import RECORD_KEY
+from mmicconv.checkpoint.record import RECORD_KEY
 
 pytestmark = pytest.mark.e2e
 

@@ -23,14 +23,14 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 
-from .pattern import Pattern
+from ..pattern import Pattern
+from .record import state_dict_of
 
 __all__ = ['CheckpointMismatchError', 'ConversionReport', 'load_state_dict_safely',
            'extract_backbone_state', 'merge_conv_lists']
 
 StateDict = Dict[str, torch.Tensor]
 _CONV_LIST = re.compile(r'^(?P<conv>.+)\.conv_list\.(?P<k>\d+)\.(?P<param>weight|bias)$')
-_WRAPPERS = ('state_dict', 'model', 'net')
 _PREFIXES = ('module.', 'backbone.')
 
 
@@ -49,14 +49,11 @@ class ConversionReport:
 def load_state_dict_safely(path: Union[str, Path]) -> StateDict:
     """``torch.load(..., weights_only=True)`` and unwrap ``state_dict``/``model``."""
     obj = torch.load(str(path), map_location='cpu', weights_only=True)
-    while isinstance(obj, dict) and not any(torch.is_tensor(v) for v in obj.values()):
-        wrapper = next((k for k in _WRAPPERS if k in obj), None)
-        if wrapper is None:
-            raise CheckpointMismatchError(f'{path}: found no tensors (top-level keys: {sorted(obj)[:10]})')
-        obj = obj[wrapper]
-    if not isinstance(obj, dict):
-        raise CheckpointMismatchError(f'{path}: expected a dict of tensors, found {type(obj).__name__}')
-    return obj
+    state = state_dict_of(obj)
+    if state is None:
+        found = sorted(obj)[:10] if isinstance(obj, dict) else type(obj).__name__
+        raise CheckpointMismatchError(f'{path}: found no tensors (top level: {found})')
+    return dict(state)
 
 
 def extract_backbone_state(state: StateDict) -> Tuple[StateDict, List[str]]:

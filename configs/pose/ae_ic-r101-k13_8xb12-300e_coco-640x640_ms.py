@@ -1,10 +1,10 @@
-# ae_r101_8xb16-300e_coco-640x640.py tested at scales 2, 1 and 0.5, each with its flip (the paper's
+# ae_ic-r101-k13_8xb12-300e_coco-640x640.py tested at scales 2, 1 and 0.5, each with its flip (the paper's
 # multi-scale results), MMPose 0.x style: the heatmaps of all six inputs
 # resized to the base input and averaged, their tags concatenated
 # (mmicconv.pose: BottomupMultiscaleResize, PackMultiscalePoseInputs,
 # MultiscalePoseDataPreprocessor, TrainableAssociativeEmbeddingHead.predict).
 # For testing only (training is the single-scale config's).
-_base_ = ['./ae_r101_8xb16-300e_coco-640x640.py']
+_base_ = ['./ae_ic-r101-k13_8xb12-300e_coco-640x640.py']
 
 model = dict(test_cfg=dict(multiscale_test=True))
 

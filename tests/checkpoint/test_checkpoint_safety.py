@@ -18,7 +18,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from torch.utils.data import Dataset
 
 import mmicconv  # noqa: F401  (registers the allow-list)
-from mmicconv.checkpoint_safety import history_buffer_getattr
+from mmicconv.checkpoint.safety import history_buffer_getattr
 
 
 class ToyDataset(Dataset):

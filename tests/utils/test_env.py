@@ -11,7 +11,7 @@ from conftest import REPO
 
 
 def test_env_report_names_ops_and_registries():
-    proc = subprocess.run([sys.executable, '-m', 'mmicconv.env'], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, '-m', 'mmicconv.utils.env'], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     report = dict(line.split(': ', 1) for line in proc.stdout.splitlines() if ': ' in line)
     assert report['mmcv ops'] == 'compiled'

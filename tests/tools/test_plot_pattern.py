@@ -82,7 +82,7 @@ def test_default_size_and_a_checkpoint_record(tmp_path):
     """A checkpoint's pattern record is drawn like its pattern file; the default size is reported."""
     import torch
     pattern = Pattern.load(TOY_PATTERN)
-    from mmicconv.pattern_record import RECORD_KEY
+    from mmicconv.checkpoint.record import RECORD_KEY
     record = {'version': 1, 'layers': {}, 'patterns': [{'module': 'backbone', 'source': 'toy',
                                                           'sha256': '', 'pattern': pattern.to_list()}]}
     path = tmp_path / 'ckpt.pth'

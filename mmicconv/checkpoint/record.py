@@ -21,7 +21,7 @@ pattern in the published format and the sha256 of its canonical JSON
 
 Where it is written and checked:
 
-* :class:`ICPatternRecordHook` (an mmengine hook; ``tools/train.py`` and
+* :class:`~mmicconv.engine.ICPatternRecordHook` (an mmengine hook; ``tools/train.py`` and
   ``tools/test.py`` add it): writes the record into every checkpoint the
   Runner saves, and checks ``load_from``/``--resume``/``tools/test.py``
   checkpoints before their weights are loaded.
@@ -42,15 +42,13 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
 
-from .ops import ICConv2d
-from .pattern import Pattern
+from ..ops import ICConv2d
+from ..pattern import Pattern
 
 __all__ = ['RECORD_KEY', 'RECORD_VERSION', 'PatternMismatchError', 'CheckpointFitError', 'pattern_sha256',
            'layer_dilations', 'build_record', 'add_record', 'check_record', 'check_fits_model',
-           'state_dict_of', 'check_pretrained', 'ICPatternRecordHook', 'format_dilations']
+           'state_dict_of', 'check_pretrained', 'format_dilations']
 
 #: Key of the record in ``checkpoint['meta']``.
 RECORD_KEY = 'ic_pattern'
@@ -293,33 +291,3 @@ def check_pretrained(backbone: nn.Module) -> None:
         except Exception:  # noqa: BLE001  (the upstream loader raises the real error next)
             continue
         check_record(checkpoint, backbone, source=str(cfg['checkpoint']), prefix=cfg.get('prefix') or '')
-
-
-class ICPatternRecordHook(Hook):
-    """Record the IC pattern in saved checkpoints; check it in loaded ones.
-
-    Add it with ``custom_hooks = [dict(type='ICPatternRecordHook')]``
-    (``tools/train.py`` and ``tools/test.py`` add it when missing).
-
-    Args:
-        check_fit: Also refuse a loaded checkpoint whose tensors do not fit
-            the model (missing keys, shape mismatches), as ``tools/test.py``
-            does. A checkpoint with no tensors at all is always refused.
-    """
-
-    priority = 'VERY_LOW'
-
-    def __init__(self, check_fit: bool = False) -> None:
-        self.check_fit = check_fit
-
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        add_record(checkpoint, runner.model)
-
-    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        source = str(runner.cfg.get('load_from', None) or 'the checkpoint')
-        check_record(checkpoint, runner.model, source=source)
-        check_fits_model(checkpoint, runner.model, source=source, strict=self.check_fit)
-
-
-if 'ICPatternRecordHook' not in HOOKS.module_dict:
-    HOOKS.register_module(module=ICPatternRecordHook)

@@ -1,4 +1,4 @@
-"""Environment report: ``python -m mmicconv.env``.
+"""Environment report: ``python -m mmicconv.utils.env``.
 
 Built on mmengine's ``collect_env`` (Python, torch, CUDA, compilers, ...),
 extended with the OpenMMLab packages, whether mmcv's ops are compiled, the

@@ -1,4 +1,4 @@
-"""mmicconv.exact_resume on a tiny in-process mmengine run (seconds, no detector).
+"""mmicconv.engine's exact resume (loop + RNG hook) on a tiny in-process mmengine run (seconds, no detector).
 
 The data adds numpy noise (random augmentation), the model uses dropout
 (torch's generator), the sampler shuffles, and the config sets no seed, so
@@ -24,7 +24,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
 
-from mmicconv.exact_resume import RNGStateHook  # noqa: F401  (registers the loop and the hook)
+from mmicconv.engine import RNGStateHook  # noqa: F401  (registers the loop and the hook)
 
 SAMPLES, BATCH, EPOCHS, SAVE_EVERY, STOP_AT = 8, 2, 2, 3, 4      # 4 iterations per epoch
 
@@ -116,7 +116,7 @@ def test_stock_epoch_loop_ends_elsewhere(tmp_path):
 
 
 def test_checkpointed_rng_state_round_trips(tmp_path):
-    from mmicconv.exact_resume import capture_rng_state, restore_rng_state
+    from mmicconv.engine.hooks import capture_rng_state, restore_rng_state
     state = capture_rng_state()
     path = tmp_path / 'state.pth'
     torch.save(state, path)

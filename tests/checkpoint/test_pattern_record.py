@@ -21,7 +21,7 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 
 import mmicconv  # noqa: F401
-from mmicconv.pattern_record import (
+from mmicconv.checkpoint.record import (
     RECORD_KEY,
     CheckpointFitError,
     PatternMismatchError,

@@ -13,7 +13,7 @@ from conftest import REPO, build_model, reference_file
 
 import mmicconv  # noqa: F401
 from mmicconv.pattern import Pattern
-from mmicconv.pattern_record import PatternMismatchError
+from mmicconv.checkpoint.record import PatternMismatchError
 
 TOOL = REPO / 'tools' / 'convert_checkpoint.py'
 

@@ -1,0 +1,6 @@
+"""mmengine hooks: the IC pattern record and the random generator states in checkpoints."""
+
+from .pattern_record_hook import ICPatternRecordHook
+from .rng_state_hook import RNG_STATE_KEY, RNGStateHook, capture_rng_state, restore_rng_state
+
+__all__ = ['ICPatternRecordHook', 'RNGStateHook', 'RNG_STATE_KEY', 'capture_rng_state', 'restore_rng_state']
