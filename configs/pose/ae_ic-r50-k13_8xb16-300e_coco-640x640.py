@@ -7,7 +7,8 @@
 _base_ = ['./ae_r50_8xb16-300e_coco-640x640.py']
 # checkpoints record this pattern; loading one of another pattern is refused (tools/train.py and
 # tools/test.py add the hook themselves, this line is for mmdet's/mmpose's stock tools)
-custom_hooks = [dict(type='ICPatternRecordHook')]
+# mmpose's default_runtime has SyncBuffersHook (BN statistics synced across GPUs each epoch): kept
+custom_hooks = [dict(type='SyncBuffersHook'), dict(type='ICPatternRecordHook')]
 
 model = dict(
     backbone=dict(

@@ -91,7 +91,8 @@ def test_thread_count_changes_only_rounding(seed):
     finally:
         torch.set_num_threads(threads)
     exact = _run(copy.deepcopy(conv).double(), x.double(), grad.double())
-    for name, a, b, e, bound in zip(('y', 'dx', 'dw'), single, double, exact, _rounding_bounds(conv, x, grad)):
+    bounds = _rounding_bounds(conv, x, grad)
+    for name, a, b, e, bound in zip(('y', 'dx', 'dw'), single, double, exact, bounds):
         assert bool((bound > 0).any())
         for threads_used, result in ((1, a), (2, b)):
             error = (result.double() - e).abs()

@@ -15,8 +15,8 @@ from mmengine.registry import DefaultScope
 from pose_helpers import POSE_CONFIGS, TOY_CONFIG, people_sample, shrink
 
 SIZE = 64
-EXPECTED = {'ae_ic-r50-k13_8xb16-300e_coco-640x640.py', 'ae_ic-r101-k13_8xb16-300e_coco-640x640.py',
-            'ae_r50_8xb16-300e_coco-640x640.py', 'ae_r101_8xb16-300e_coco-640x640.py'}
+EXPECTED = {'ae_ic-r50-k13_8xb16-300e_coco-640x640.py', 'ae_ic-r101-k13_8xb12-300e_coco-640x640.py',
+            'ae_r50_8xb16-300e_coco-640x640.py', 'ae_r101_8xb12-300e_coco-640x640.py'}
 
 
 def test_all_four_recipes_exist():
@@ -25,9 +25,10 @@ def test_all_four_recipes_exist():
 
 @pytest.mark.parametrize('path', POSE_CONFIGS, ids=lambda p: p.stem)
 def test_recipe(path):
-    """The published recipe: 640 input, 160x160 heatmaps, 17 keypoints with a
-    tag each, Adam 1e-3, 500-iteration warm-up, steps at 200/260 of 300,
-    16 images per GPU, complete AE training pipeline, COCO keypoint AP."""
+    """The published model and pipeline: 640 input, 160x160 heatmaps, 17
+    keypoints with a tag each, complete AE training pipeline, COCO keypoint AP.
+    The optimizer, schedule and batch (which differ between R50 and R101) are
+    checked against the paper's configs in test_pose_recipe.py."""
     cfg = Config.fromfile(path)
     assert cfg.custom_imports == dict(imports=['mmicconv', 'mmicconv.pose'], allow_failed_imports=False)
     assert cfg.model.type == 'MultiscaleBottomupPoseEstimator'  # a BottomupPoseEstimator
@@ -35,11 +36,6 @@ def test_recipe(path):
     head = cfg.model.head
     assert (head.num_keypoints, head.tag_dim, head.tag_per_keypoint) == (17, 1, True)
     assert len(head.deconv_out_channels) == 3  # stride 32 -> 4
-    assert cfg.optim_wrapper.optimizer == dict(type='Adam', lr=1e-3)
-    warmup, steps = cfg.param_scheduler
-    assert (warmup.type, warmup.end, warmup.by_epoch) == ('LinearLR', 500, False)
-    assert steps.milestones == [200, 260] and cfg.train_cfg.max_epochs == 300
-    assert cfg.train_dataloader.batch_size == 16
     assert [t['type'] for t in cfg.train_pipeline] == [
         'LoadImage', 'BottomupRandomAffine', 'RandomFlip', 'GenerateTarget',
         'TrainableBottomupGetHeatmapMask', 'PackPoseInputs']
