@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-import os
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 import torch
 import torch.nn as nn
 
-from ..pattern import ConvPattern, Pattern
-from .plan import is_tap_major, segments_conv2d, tap_major
-from .strategies import ENV_VAR, ICConvSpec, ICConvStrategy, select_strategy
+from ..pattern import ConvPattern
+from .functional import IntPair, as_conv_pattern, as_pair, ic_conv2d
+from .plan import is_tap_major, tap_major
+from .strategies import ICConvSpec, ICConvStrategy, autocast_fallback, resolve_strategy
 from .strategies.loop import LoopStrategy
-from .strategies.tap import TapStrategy
 
 __all__ = ['ICConv2d']
-
-IntPair = Union[int, Tuple[int, int]]
-
-
-def _pair(value: IntPair) -> Tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _as_conv_pattern(pattern: Union[None, ConvPattern, Mapping[str, int]], out_channels: int,
-                     dilation: Tuple[int, int]) -> ConvPattern:
-    if pattern is None:
-        return ConvPattern.uniform(out_channels, dilation)
-    if isinstance(pattern, ConvPattern):
-        return pattern
-    return Pattern.from_list([pattern], source='<ICConv2d pattern>')[0]
 
 
 class ICConv2d(nn.Conv2d):
     """Inception convolution: output channel ``c`` is a 3x3 conv of its own dilation.
 
-    A subclass of ``nn.Conv2d`` (only ``forward`` differs): ``weight``
+    The module form of :func:`mmicconv.ops.ic_conv2d` (which ``forward`` calls
+    on every device, with the strategy chosen at build/move). A subclass of
+    ``nn.Conv2d`` (only ``forward`` differs): ``weight``
     (``[out_channels, in_channels // groups, 3, 3]``), ``bias``,
     ``in_channels``, ``out_channels``, ``stride`` and ``groups`` are exactly
     ``nn.Conv2d``'s, so initialisers (mmengine's ``Kaiming`` with
@@ -99,12 +85,12 @@ class ICConv2d(nn.Conv2d):
                  bias: bool = False,
                  pattern: Union[None, ConvPattern, Mapping[str, int]] = None,
                  strategy: str = 'auto') -> None:
-        if _pair(kernel_size) != (3, 3):
+        if as_pair(kernel_size) != (3, 3):
             raise ValueError(f'ICConv2d only supports 3x3 kernels, got kernel_size={kernel_size}')
-        uniform = (1, 1) if pattern is not None else _pair(dilation)
-        super().__init__(in_channels, out_channels, 3, stride=_pair(stride), padding=uniform,
+        uniform = (1, 1) if pattern is not None else as_pair(dilation)
+        super().__init__(in_channels, out_channels, 3, stride=as_pair(stride), padding=uniform,
                          dilation=uniform, groups=groups, bias=bias)
-        self.pattern = _as_conv_pattern(pattern, out_channels, _pair(dilation))
+        self.pattern = as_conv_pattern(as_pair(dilation) if pattern is None else pattern, out_channels)
         self.spec = ICConvSpec.build(in_channels, out_channels, self.stride, groups, self.pattern)
         self.register_buffer('ic_dilations', self.spec.channel_dilations(), persistent=False)
         self._requested = 'auto'
@@ -155,15 +141,10 @@ class ICConv2d(nn.Conv2d):
                 (e.g. the compiled kernel is not built) or cannot run this
                 conv on this device/dtype. The current strategy is kept.
         """
-        requested = (os.environ.get(ENV_VAR, '') or 'auto') if name == 'auto' else name
-        impl = self._build_impl(requested)
+        device = self.weight.device
+        impl = resolve_strategy(name, self.spec, device, self.weight.dtype)(self.spec, device)
         self._requested, self._impl, self._autocast_impl = name, impl, None
         return self
-
-    def _build_impl(self, requested: str) -> ICConvStrategy:
-        device, dtype = self.weight.device, self.weight.dtype
-        cls = select_strategy(requested, self.spec, device, dtype, True)
-        return cls(self.spec, device)
 
     def _apply(self, fn, *args, **kwargs):
         """``nn.Module._apply`` (``to``, ``cuda``, ``double``, ...), then re-resolve the strategy."""
@@ -192,23 +173,17 @@ class ICConv2d(nn.Conv2d):
 
     def _autocast_fallback(self, x: torch.Tensor) -> Optional[ICConvStrategy]:
         """Under low-precision autocast, ``tap``/``loop`` when the active strategy cannot run it."""
-        device_type = x.device.type
-        if not torch.is_autocast_enabled(device_type):
+        cls = autocast_fallback(type(self._impl), self.spec, x.device, self.training)
+        if cls is None:
             return None
-        dtype = torch.get_autocast_dtype(device_type)
-        if type(self._impl).supports(self.spec, x.device, dtype, self.training):
-            return None
-        if self._autocast_impl is None:
-            cls = TapStrategy if TapStrategy.supports(self.spec, x.device, dtype, True) else LoopStrategy
+        if type(self._autocast_impl) is not cls:
             self._autocast_impl = cls(self.spec, x.device)
         return self._autocast_impl
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            # standard ops (one dilated conv per segment + cat): FLOP counters and ONNX
-            return segments_conv2d(x, self.weight, self.bias, self.spec.segments, self.stride, self.groups)
-        impl = self._autocast_fallback(x) or self._impl
-        return impl.forward(x, self.weight, self.bias, self.ic_dilations)
+        """:func:`~mmicconv.ops.ic_conv2d` with this module's weight, bias, dilations and strategy."""
+        return ic_conv2d(x, self.weight, self.bias, self.stride, self.ic_dilations, self.groups,
+                         strategy=self._autocast_fallback(x) or self._impl)
 
     def extra_repr(self) -> str:
         dilations = ', '.join(f'{g.dilation_h}x{g.dilation_w}:{g.channels}' for g in self.pattern.groups)

@@ -1,31 +1,44 @@
-"""``torch.ops.mmicconv.ic_conv2d``: the IC convolution as a registered PyTorch operator.
+"""``torch.ops.mmicconv.ic_conv2d``: the IC convolution as a PyTorch custom operator.
 
-Registered with :func:`torch.library.custom_op`, as torchvision registers
-``deform_conv2d``, so that ``torch.compile(fullgraph=True)``,
-``torch.export`` and ``torch.library.opcheck`` see one opaque, well-described
-operator instead of a Python ``autograd.Function``::
+What it is: a custom operator defined **in Python** with
+:func:`torch.library.custom_op` (schema inferred from the type hints below),
+so that ``torch.compile(fullgraph=True)``, ``torch.export`` and
+``torch.library.opcheck`` see one opaque, well-described operator instead of
+a Python ``autograd.Function``::
 
-    ic_conv2d(input, weight, bias, dilations, stride, groups) -> Tensor
+    mmicconv::ic_conv2d(Tensor input, Tensor weight, Tensor? bias, Tensor dilations,
+                        SymInt[] stride, SymInt groups) -> Tensor
 
 ``dilations`` is the ``[C_out, 2]`` int64 tensor of each output channel's
 ``(dh, dw)``; every channel is zero-padded by its own dilation ("same" 3x3
-conv), so the output has the size of a plain 3x3 conv of that stride.
+conv), so the output has the size of a plain 3x3 conv of that stride. The
+operator exists once :mod:`mmicconv.ops` is imported; there is no C++ schema
+(no ``TORCH_LIBRARY`` block): the compiled extension ``mmicconv._C``
+(``mmicconv/ops/csrc/ic_band.cpp``) is a plain pybind11 module of tensor
+functions (``band_forward``, ``band_forward_rows``, ``band_backward``,
+``band_backward_rows``, ``phase_tables``) that the Python kernels below call.
+Most code calls :func:`mmicconv.ops.ic_conv2d` (the functional form, which
+reaches this operator through the ``band`` strategy) rather than the operator.
 
-Kernels:
+Kernels, all registered from Python:
 
-* CPU: the compiled banded kernel (``mmicconv/ops/csrc/ic_band.cpp``) for
-  ``groups=1`` and float32/float64 when the extension is built; otherwise
-  the composite computation below.
-* every other device (and the CPU cases above): composite PyTorch, one
-  dilated ``conv2d`` per run of equal dilation, concatenated (the paper's
-  method).
-* a fake (meta) kernel for ``torch.compile`` / ``torch.export``.
+* CPU (``register_kernel('cpu')``): for ``groups=1`` and float32/float64 when
+  the extension is built, the banded kernel: one pybind call for stride 1;
+  for a strided conv a Python loop over the input phases (sub-grids), one
+  ``band_*_rows`` call per phase with that phase's rows of ``W9``, whose
+  tables ``phase_tables`` computes in C++. Otherwise the composite
+  computation below.
+* every other device (the default kernel): composite PyTorch, one dilated
+  ``conv2d`` per run of equal dilation, concatenated (the paper's method).
+* a fake (meta) kernel (``register_fake``) for ``torch.compile`` /
+  ``torch.export``: the output shape only.
 
-Autograd is registered (``setup_context`` + ``backward`` calling
-``mmicconv::ic_conv2d_backward``, itself an operator with the same kernels).
-Double backward through the operator is not supported and raises a clear
-error; the pure-PyTorch strategies ``'loop'`` and ``'tap'`` of
-:class:`~mmicconv.ops.ICConv2d` are twice differentiable.
+Autograd is registered (``register_autograd``: ``setup_context`` + a
+``backward`` calling ``mmicconv::ic_conv2d_backward``, a second custom
+operator with the same kinds of kernels). Double backward through the
+operator is not supported and raises a clear error; the pure-PyTorch
+strategies ``'loop'`` and ``'tap'`` of :class:`~mmicconv.ops.ICConv2d` are
+twice differentiable.
 """
 
 from __future__ import annotations
@@ -38,7 +51,7 @@ from torch import Tensor
 from .extension import load_extension
 from .plan import PhaseRows, dilation_runs, output_size, segments_conv2d, w9_matrix, weight_from_w9
 
-__all__ = ['ic_conv2d', 'ic_conv2d_backward', 'loop_conv2d', 'band_supported', 'band_chunking',
+__all__ = ['ic_conv2d_op', 'ic_conv2d_backward_op', 'loop_conv2d', 'band_supported', 'band_chunking',
            'BAND_COLUMNS']
 
 #: GEMM columns (band rows x width, or whole small images side by side) per
@@ -142,13 +155,14 @@ def _loop_backward(grad: Tensor, x: Tensor, weight: Tensor, dilations: Tensor, s
 
 
 @torch.library.custom_op('mmicconv::ic_conv2d', mutates_args=())
-def ic_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor], dilations: Tensor,
-              stride: List[int], groups: int) -> Tensor:
-    """The IC convolution (see the module docstring); composite kernel for every device."""
+def ic_conv2d_op(input: Tensor, weight: Tensor, bias: Optional[Tensor], dilations: Tensor,
+                 stride: List[int], groups: int) -> Tensor:
+    """``mmicconv::ic_conv2d`` (see the module docstring); this body is the default (composite)
+    kernel, used on every device without a kernel of its own."""
     return loop_conv2d(input, weight, bias, dilations, stride, groups)
 
 
-@ic_conv2d.register_kernel('cpu')
+@ic_conv2d_op.register_kernel('cpu')
 def _ic_conv2d_cpu(input: Tensor, weight: Tensor, bias: Optional[Tensor], dilations: Tensor,
                    stride: List[int], groups: int) -> Tensor:
     if not band_supported(input, groups):
@@ -157,7 +171,7 @@ def _ic_conv2d_cpu(input: Tensor, weight: Tensor, bias: Optional[Tensor], dilati
     return out if bias is None else out + bias.to(out.dtype).view(1, -1, 1, 1)
 
 
-@ic_conv2d.register_fake
+@ic_conv2d_op.register_fake
 def _ic_conv2d_fake(input: Tensor, weight: Tensor, bias: Optional[Tensor], dilations: Tensor,
                     stride: List[int], groups: int) -> Tensor:
     torch._check(input.dim() == 4, lambda: 'ic_conv2d: input must be NCHW')
@@ -168,9 +182,11 @@ def _ic_conv2d_fake(input: Tensor, weight: Tensor, bias: Optional[Tensor], dilat
 
 
 @torch.library.custom_op('mmicconv::ic_conv2d_backward', mutates_args=())
-def ic_conv2d_backward(grad: Tensor, input: Tensor, weight: Tensor, dilations: Tensor,
-                       stride: List[int], groups: int, output_mask: List[bool]) -> Tuple[Tensor, Tensor]:
-    """``(grad_input, grad_weight)`` of :func:`ic_conv2d`; an empty tensor where not masked in."""
+def ic_conv2d_backward_op(grad: Tensor, input: Tensor, weight: Tensor, dilations: Tensor,
+                          stride: List[int], groups: int,
+                          output_mask: List[bool]) -> Tuple[Tensor, Tensor]:
+    """``mmicconv::ic_conv2d_backward``: ``(grad_input, grad_weight)`` of :func:`ic_conv2d_op`; an empty
+    tensor where not masked in. This body is the default (composite) kernel."""
     dx, dw = _loop_backward(grad, input, weight, dilations, stride, groups, *output_mask)
     return _or_empty(dx, input), _or_empty(dw, weight)
 
@@ -179,7 +195,7 @@ def _or_empty(value: Optional[Tensor], like: Tensor) -> Tensor:
     return like.new_empty(0) if value is None else value
 
 
-@ic_conv2d_backward.register_kernel('cpu')
+@ic_conv2d_backward_op.register_kernel('cpu')
 def _ic_conv2d_backward_cpu(grad: Tensor, input: Tensor, weight: Tensor, dilations: Tensor,
                             stride: List[int], groups: int,
                             output_mask: List[bool]) -> Tuple[Tensor, Tensor]:
@@ -190,7 +206,7 @@ def _ic_conv2d_backward_cpu(grad: Tensor, input: Tensor, weight: Tensor, dilatio
     return _or_empty(dx, input), _or_empty(dw, weight)
 
 
-@ic_conv2d_backward.register_fake
+@ic_conv2d_backward_op.register_fake
 def _ic_conv2d_backward_fake(grad: Tensor, input: Tensor, weight: Tensor, dilations: Tensor,
                              stride: List[int], groups: int,
                              output_mask: List[bool]) -> Tuple[Tensor, Tensor]:
@@ -209,13 +225,13 @@ def _backward(ctx, grad: Tensor):
     need_x, need_w, need_b = ctx.needs_input_grad[:3]
     dx = dw = None
     if need_x or need_w:
-        dx, dw = ic_conv2d_backward(grad, input, weight, dilations, list(ctx.stride), ctx.groups,
+        dx, dw = ic_conv2d_backward_op(grad, input, weight, dilations, list(ctx.stride), ctx.groups,
                                     [need_x, need_w])
     db = grad.sum((0, 2, 3)) if need_b and ctx.has_bias else None
     return (dx if need_x else None), (dw if need_w else None), db, None, None, None
 
 
-ic_conv2d.register_autograd(_backward, setup_context=_setup_context)
+ic_conv2d_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def _no_double_backward(ctx, grad_x: Tensor, grad_w: Tensor):
@@ -228,4 +244,4 @@ def _backward_setup_context(ctx, inputs, output) -> None:
     pass
 
 
-ic_conv2d_backward.register_autograd(_no_double_backward, setup_context=_backward_setup_context)
+ic_conv2d_backward_op.register_autograd(_no_double_backward, setup_context=_backward_setup_context)

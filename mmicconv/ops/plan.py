@@ -17,15 +17,17 @@ non-persistent buffer): no cache outlives its caller.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Hashable, List, Optional, Sequence, Tuple, TypeVar
 
 import torch
 import torch.nn.functional as F
 
 from ..pattern import ConvPattern
 
-__all__ = ['Segment', 'ICConvSpec', 'PhaseRows', 'dilation_runs', 'segments_conv2d', 'phase_rows',
-           'w9_matrix', 'tap_major', 'is_tap_major', 'weight_from_w9', 'output_size']
+__all__ = ['Segment', 'ICConvSpec', 'PhaseRows', 'equal_runs', 'dilation_runs', 'segments_conv2d',
+           'phase_rows', 'w9_matrix', 'tap_major', 'is_tap_major', 'weight_from_w9', 'output_size']
+
+Key = TypeVar('Key', bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -65,9 +67,7 @@ class ICConvSpec:
         channel; one summing to ``groups`` (ResNeXt) one per cardinality
         group, i.e. ``out_channels // groups`` channels per count.
         """
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f'in_channels ({in_channels}) and out_channels ({out_channels}) '
-                             f'must be divisible by groups ({groups})')
+        _check_divisible(in_channels, out_channels, groups)
         total = pattern.total
         if total == out_channels:
             unit = 1
@@ -82,7 +82,22 @@ class ICConvSpec:
             stop = start + group.channels * unit
             segments.append(Segment(group.dilation_h, group.dilation_w, start, stop))
             start = stop
-        spec = cls(in_channels, out_channels, tuple(stride), groups, tuple(segments))
+        return cls._checked(in_channels, out_channels, stride, groups, segments)
+
+    @classmethod
+    def from_dilations(cls, in_channels: int, stride: Tuple[int, int], groups: int,
+                       dilations: torch.Tensor) -> ICConvSpec:
+        """The spec of per-channel ``dilations`` (``[C_out, 2]``, as :meth:`channel_dilations`)."""
+        if dilations.dim() != 2 or dilations.shape[1] != 2:
+            raise ValueError(f'dilations must be a [C_out, 2] tensor, got shape {tuple(dilations.shape)}')
+        out_channels = dilations.shape[0]
+        _check_divisible(in_channels, out_channels, groups)
+        return cls._checked(in_channels, out_channels, stride, groups, dilation_runs(dilations))
+
+    @classmethod
+    def _checked(cls, in_channels: int, out_channels: int, stride: Tuple[int, int], groups: int,
+                 segments: Sequence[Segment]) -> ICConvSpec:
+        spec = cls(in_channels, out_channels, (int(stride[0]), int(stride[1])), groups, tuple(segments))
         spec._check_group_alignment()
         return spec
 
@@ -96,11 +111,6 @@ class ICConvSpec:
                     f'with groups={self.groups}, each dilation segment must cover whole '
                     f'cardinality groups of {per_group} output channels; found channels '
                     f'[{seg.start}, {seg.stop})')
-
-    @property
-    def max_dilation(self) -> Tuple[int, int]:
-        """Largest dilation along (height, width)."""
-        return (max(s.dilation_h for s in self.segments), max(s.dilation_w for s in self.segments))
 
     def channel_dilations(self) -> torch.Tensor:
         """``[out_channels, 2]`` long tensor: the (h, w) dilation of each channel."""
@@ -126,21 +136,32 @@ class PhaseRows:
     b: torch.Tensor
 
 
+def _check_divisible(in_channels: int, out_channels: int, groups: int) -> None:
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f'in_channels ({in_channels}) and out_channels ({out_channels}) '
+                         f'must be divisible by groups ({groups})')
+
+
 def output_size(size: int, stride: int) -> int:
     """Output length of a "same" 3x3 conv along an axis of ``size`` and ``stride``."""
     return (size - 1) // stride + 1
 
 
-def dilation_runs(dilations: torch.Tensor) -> List[Segment]:
-    """Maximal runs of consecutive output channels with equal dilation."""
-    rows = dilations.tolist()
-    runs: List[Segment] = []
+def equal_runs(keys: Sequence[Key]) -> List[Tuple[Key, int, int]]:
+    """Run-length encoding: ``(key, start, stop)`` of each maximal run of equal consecutive keys."""
+    runs: List[Tuple[Key, int, int]] = []
     start = 0
-    for index in range(1, len(rows) + 1):
-        if index == len(rows) or rows[index] != rows[start]:
-            runs.append(Segment(int(rows[start][0]), int(rows[start][1]), start, index))
+    for index in range(1, len(keys) + 1):
+        if index == len(keys) or keys[index] != keys[start]:
+            runs.append((keys[start], start, index))
             start = index
     return runs
+
+
+def dilation_runs(dilations: torch.Tensor) -> List[Segment]:
+    """Maximal runs of consecutive output channels with equal dilation."""
+    rows = [(int(h), int(w)) for h, w in dilations.tolist()]
+    return [Segment(dh, dw, start, stop) for (dh, dw), start, stop in equal_runs(rows)]
 
 
 def w9_matrix(weight: torch.Tensor) -> torch.Tensor:

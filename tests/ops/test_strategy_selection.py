@@ -10,9 +10,16 @@ import torch
 
 from mmicconv.ops import ICConv2d
 from mmicconv.ops import extension as extension_module
-from mmicconv.ops import strategies as strategies_module
 from mmicconv.ops.extension import extension_error
-from mmicconv.ops.strategies import STRATEGIES, ICConvStrategy, select_strategy
+from mmicconv.ops.strategies import (
+    STRATEGIES,
+    ICConvStrategy,
+    available_strategies,
+    register_strategy,
+    select_strategy,
+    unregister_strategy,
+)
+from mmicconv.ops.strategies import selection as selection_module
 from mmicconv.ops.strategies.band import BandStrategy
 from mmicconv.ops.strategies.loop import LoopStrategy
 from mmicconv.ops.strategies.tap import TapStrategy
@@ -28,7 +35,7 @@ def spec_of(groups: int = 1, stride: int = 1):
 
 @pytest.fixture
 def no_warning_state(monkeypatch):
-    monkeypatch.setattr(strategies_module, '_WARNED', set())
+    monkeypatch.setattr(selection_module, '_WARNED', set())
 
 
 @pytest.fixture
@@ -119,7 +126,6 @@ def test_set_strategy_after_forward_takes_effect_and_errors_keep_the_old_one():
 class _MissingKernel(ICConvStrategy):
     """A stand-in for an optional compiled kernel that was not built."""
 
-    name = 'missing-kernel'
     priority = 1000
 
     @classmethod
@@ -127,8 +133,16 @@ class _MissingKernel(ICConvStrategy):
         return 'extension not built'
 
 
-def test_unavailable_optional_kernel_falls_back_with_one_warning(monkeypatch, no_warning_state):
-    monkeypatch.setitem(STRATEGIES, _MissingKernel.name, _MissingKernel)
+@pytest.fixture
+def missing_kernel():
+    """``_MissingKernel`` registered as ``'missing-kernel'`` for one test."""
+    register_strategy('missing-kernel')(_MissingKernel)
+    yield _MissingKernel
+    unregister_strategy('missing-kernel')
+
+
+def test_unavailable_optional_kernel_falls_back_with_one_warning(missing_kernel, no_warning_state):
+    assert missing_kernel.name == 'missing-kernel' and STRATEGIES['missing-kernel'] is missing_kernel
     # the next in priority order below the missing kernel: band when built, else tap
     fallback = BandStrategy if extension_error() is None else TapStrategy
     with pytest.warns(RuntimeWarning, match="'missing-kernel' is unavailable"):
@@ -148,3 +162,29 @@ def test_tap_outputs_never_alias_each_other():
         kept = first.detach().clone()
         conv(torch.randn(n, 4, 9, 9))
         torch.testing.assert_close(first.detach(), kept)
+
+
+def test_registry_decorator_names_refuses_clashes_and_feeds_available_strategies():
+    assert available_strategies() == sorted(STRATEGIES) and {'band', 'loop', 'tap'} <= set(STRATEGIES)
+    assert STRATEGIES['tap'] is TapStrategy and TapStrategy.name == 'tap'
+    with pytest.raises(TypeError):
+        STRATEGIES['x'] = TapStrategy  # a read-only view: registering goes through the decorator
+
+    class Other(ICConvStrategy):
+        priority = None  # only when named: never chosen by 'auto'
+
+    with pytest.raises(ValueError, match="'tap' is already registered"):
+        register_strategy('tap')(Other)
+    with pytest.raises(ValueError, match='invalid'):
+        register_strategy('auto')(Other)
+    with pytest.raises(TypeError, match='not an ICConvStrategy'):
+        register_strategy('plain')(torch.nn.Conv2d)
+    assert register_strategy('tap')(TapStrategy) is TapStrategy  # the same class again: no-op
+    register_strategy('named-only')(Other)
+    try:
+        assert 'named-only' in available_strategies()
+        assert select_strategy('named-only', spec_of(), CPU, torch.float32) is Other
+        assert select_strategy('auto', spec_of(), torch.device('cpu'), torch.float32) is not Other
+    finally:
+        unregister_strategy('named-only')
+    assert 'named-only' not in available_strategies()

@@ -1,103 +1,18 @@
-"""Execution strategies for ICConv2d and the rule that picks one.
+"""Execution strategies for :class:`~mmicconv.ops.ICConv2d`: the interface, the registry and the rule
+that picks one (:mod:`.selection` says how and why).
 
-The choice is made when an :class:`~mmicconv.ops.ICConv2d` is built, moved
-(``.to()``, ``.cuda()``, ``.double()``, ...) or given ``set_strategy``; never
-per forward. ``strategy='auto'`` (the default) picks, on CPU, the supported
-strategy of highest priority; on CUDA ``tap`` where it can run, else
-``loop``; on every other device ``loop`` (see below).
-The environment variable ``MMICCONV_STRATEGY=<name>`` (the only runtime
-variable) replaces ``'auto'`` for modules built or moved while it is set (for
-debugging and benchmarks); an explicit ``strategy=`` argument or
-``set_strategy`` beats it.
-
-Strategies shipped (highest priority first): ``band`` (the registered
-operator ``torch.ops.mmicconv.ic_conv2d`` with its compiled banded per-tap
-CPU kernel: ``groups=1``, float32/64, any stride; needs the extension built
-at install time), ``tap`` (pure PyTorch: one GEMM for the nine taps of all
-channels, then two one-axis shift stages; ``groups=1``, any stride, device
-and float dtype) and ``loop`` (the paper's one conv per dilation group; any
-device, dtype and ``groups``). A strategy whose optional kernel is missing
-(``unavailable_reason()``) is skipped by ``'auto'`` with a one-time warning,
-and refused when named.
-
-Why ``tap`` on CUDA, measured on one NVIDIA H200 (torch 2.11, batch 16,
-IC-R50 / plain R50, ``tools/benchmark_icconv.py --device cuda``, tables in
-``docs/performance.md``): with the launches captured in a CUDA graph ``tap``
-is faster than ``loop`` in all 16 cases (float32 and float16 autocast, k9 and
-k13, 224 and 640, forward and train; 1.1 to 2.8x), and in eager mode at 640
-(1.1 to 2.3x); eager at 224, where the small layers are launch-bound, ``loop``
-is faster (up to 1.7x forward). The paper's tasks run at 640 and above, so
-``auto`` takes ``tap`` on CUDA (peak training memory +2% over plain). Other
-devices (MPS, XPU, ...) get ``loop``: unmeasured there, and it needs no
-intermediate beyond the output.
+Importing this package registers the shipped strategies ``loop``, ``tap``
+and ``band``; a new one subclasses :class:`ICConvStrategy` and registers
+itself with ``@register_strategy('name')``.
 """
 
 from __future__ import annotations
 
-import warnings
-from typing import Dict, Set, Type
-
-import torch
-
-from .band import BandStrategy
+from . import band, loop, tap  # noqa: F401  (register the shipped strategies)
 from .base import ICConvSpec, ICConvStrategy, Segment
-from .loop import LoopStrategy
-from .tap import TapStrategy
+from .registry import STRATEGIES, available_strategies, register_strategy, unregister_strategy
+from .selection import ENV_VAR, autocast_fallback, resolve_strategy, select_strategy
 
-__all__ = ['ICConvSpec', 'ICConvStrategy', 'Segment', 'STRATEGIES', 'available_strategies',
-           'select_strategy', 'ENV_VAR']
-
-ENV_VAR = 'MMICCONV_STRATEGY'
-
-#: name -> strategy class. A read-only table of what this package ships.
-STRATEGIES: Dict[str, Type[ICConvStrategy]] = {
-    cls.name: cls for cls in (LoopStrategy, TapStrategy, BandStrategy)}
-
-
-def available_strategies() -> list[str]:
-    """Names of the strategies that can be chosen."""
-    return sorted(STRATEGIES)
-
-
-def select_strategy(requested: str, spec: ICConvSpec, device: torch.device,
-                    dtype: torch.dtype, training: bool = True) -> Type[ICConvStrategy]:
-    """Resolve ``requested`` ('auto' or a name) to a strategy class.
-
-    Reads no environment variable (:class:`~mmicconv.ops.ICConv2d` applies
-    ``MMICCONV_STRATEGY`` before calling this).
-
-    Raises:
-        ValueError: an unknown name, or a named strategy that cannot run here.
-    """
-    device = torch.device(device)
-    if requested != 'auto':
-        if requested not in STRATEGIES:
-            raise ValueError(f'unknown IC conv strategy {requested!r}; '
-                             f'available: {available_strategies()}')
-        cls = STRATEGIES[requested]
-        reason = cls.unavailable_reason()
-        if reason is not None:
-            raise ValueError(f'IC conv strategy {requested!r} is unavailable: {reason}')
-        if not cls.supports(spec, device, dtype, training):
-            raise ValueError(f'IC conv strategy {requested!r} does not support this input '
-                             f'(device={device}, dtype={dtype}, training={training})')
-        return cls
-    if device.type == 'cuda':  # measured: see the module docstring
-        return TapStrategy if TapStrategy.supports(spec, device, dtype, training) else LoopStrategy
-    if device.type != 'cpu':
-        return LoopStrategy  # unmeasured elsewhere: see the module docstring
-    candidates = sorted((c for c in STRATEGIES.values() if c.supports(spec, device, dtype, training)),
-                        key=lambda c: -c.priority)
-    for cls in candidates:
-        reason = cls.unavailable_reason()
-        if reason is None:
-            return cls
-        if cls.name not in _WARNED:
-            _WARNED.add(cls.name)
-            warnings.warn(f'IC conv strategy {cls.name!r} is unavailable ({reason}); '
-                          'falling back to the next one (pure PyTorch)', RuntimeWarning, stacklevel=3)
-    raise ValueError(f'no IC conv strategy can run this input (device={device}, dtype={dtype})')
-
-
-#: names of unavailable strategies already warned about (warn once per process)
-_WARNED: Set[str] = set()
+__all__ = ['ICConvSpec', 'ICConvStrategy', 'Segment', 'STRATEGIES', 'register_strategy',
+           'unregister_strategy', 'available_strategies', 'select_strategy', 'resolve_strategy',
+           'autocast_fallback', 'ENV_VAR']

@@ -10,9 +10,9 @@ the two GEMMs of a conv backward (``W9^T @ dZ`` and ``dZ @ x^T``). Strided
 convs run per input phase (:func:`mmicconv.ops.plan.phase_rows`), so no FLOP
 is wasted.
 
-The kernel is the CPU implementation of the registered operator
-(:mod:`mmicconv.ops.op`), so ``torch.compile(fullgraph=True)`` and
-``torch.export`` see one operator. Scope: CPU, ``groups=1``,
+The strategy calls the registered operator (:mod:`mmicconv.ops.op`), whose
+CPU kernel calls the kernel's pybind11 functions, so ``torch.compile(fullgraph=True)``
+and ``torch.export`` see one operator. Scope: CPU, ``groups=1``,
 float32/float64; needs the extension built at install time (without it
 ``'auto'`` uses ``tap`` with a one-time warning). Not twice differentiable.
 Under ``torch.func`` transforms it computes with the composite ops instead.
@@ -25,19 +25,19 @@ from typing import Optional
 import torch
 
 from ..extension import extension_error
-from ..op import ic_conv2d
+from ..op import ic_conv2d_op
 from ..plan import segments_conv2d
 from .base import ICConvSpec, ICConvStrategy
+from .registry import register_strategy
 
 __all__ = ['BandStrategy']
 
 
+@register_strategy('band')
 class BandStrategy(ICConvStrategy):
     """Compiled banded per-tap kernel behind ``torch.ops.mmicconv.ic_conv2d``."""
 
-    name = 'band'
     priority = 20
-    twice_differentiable = False
 
     @classmethod
     def unavailable_reason(cls) -> Optional[str]:
@@ -55,4 +55,4 @@ class BandStrategy(ICConvStrategy):
             # torch.func (grad, vmap, jacrev, ...) cannot transform a custom operator's registered
             # autograd; the composite computation can
             return segments_conv2d(x, weight, bias, spec.segments, spec.stride, spec.groups)
-        return ic_conv2d(x, weight, bias, dilations, list(spec.stride), spec.groups)
+        return ic_conv2d_op(x, weight, bias, dilations, list(spec.stride), spec.groups)

@@ -15,14 +15,15 @@ import torch
 
 from ..plan import segments_conv2d
 from .base import ICConvStrategy
+from .registry import register_strategy
 
 __all__ = ['LoopStrategy']
 
 
+@register_strategy('loop')
 class LoopStrategy(ICConvStrategy):
     """Per-segment ``F.conv2d`` calls followed by a concatenation."""
 
-    name = 'loop'
     priority = 0
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from ..plan import output_size, w9_matrix
 from .base import ICConvSpec, ICConvStrategy
+from .registry import register_strategy
 from .tap_plan import TapPlan
 
 __all__ = ['TapStrategy', 'tap_conv']
@@ -220,10 +221,10 @@ def tap_conv(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
+@register_strategy('tap')
 class TapStrategy(ICConvStrategy):
     """Per-tap GEMM + two one-axis shift stages (see the module docstring)."""
 
-    name = 'tap'
     priority = 10
 
     def __init__(self, spec: ICConvSpec, device: Optional[torch.device] = None) -> None:

@@ -16,7 +16,7 @@ from typing import List, Tuple
 
 import torch
 
-from ..plan import phase_rows
+from ..plan import equal_runs, phase_rows
 from .base import ICConvSpec
 
 __all__ = ['ShiftRun', 'TapPlan']
@@ -40,13 +40,8 @@ def _axis_taps(dilation: int, stride: int) -> Tuple[Tuple[int, int], Tuple[int, 
 
 
 def _runs(keys: List[Tuple[int, int]]) -> Tuple[ShiftRun, ...]:
-    runs = []
-    start = 0
-    for index in range(1, len(keys) + 1):
-        if index == len(keys) or keys[index] != keys[start]:
-            runs.append(ShiftRun(keys[start][0], keys[start][1], start, index))
-            start = index
-    return tuple(runs)
+    """The runs of equal ``(before, after)`` shifts (:func:`~mmicconv.ops.plan.equal_runs`)."""
+    return tuple(ShiftRun(before, after, start, stop) for (before, after), start, stop in equal_runs(keys))
 
 
 class TapPlan:

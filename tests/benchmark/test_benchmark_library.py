@@ -1,0 +1,80 @@
+"""The benchmark library (``mmicconv.benchmark``): the R50 shapes, the GEMM-only oracle strategy, the tables.
+
+No timing here: the oracle is checked for what it computes (only the GEMM ``W9 @ x``) and for
+registering itself without ever being chosen by ``'auto'``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmicconv.benchmark.cases import ConvShape, conv2_shapes
+from mmicconv.benchmark.report import markdown_summary
+from mmicconv.benchmark.timing import ratio_rows
+from mmicconv.ops import ICConv2d, available_strategies
+from mmicconv.ops.strategies import STRATEGIES, unregister_strategy
+
+ORACLE = 'gemm-oracle'
+ENTRY = {'(0, 0)': 3, '(2, 1)': 2, '(1, 3)': 3}
+
+
+@pytest.fixture
+def oracle_module():
+    """``mmicconv.benchmark.oracle`` freshly imported (which registers the strategy), unregistered after."""
+    if ORACLE in STRATEGIES:
+        unregister_strategy(ORACLE)
+    sys.modules.pop('mmicconv.benchmark.oracle', None)
+    assert ORACLE not in available_strategies()
+    module = importlib.import_module('mmicconv.benchmark.oracle')
+    yield module
+    unregister_strategy(ORACLE)
+    sys.modules.pop('mmicconv.benchmark.oracle', None)
+
+
+def test_conv2_shapes_of_resnet50_from_the_stage_table():
+    """The 7 distinct conv2 shapes (the table the benchmark had written out by hand)."""
+    expected = [(0, 64, 1, 56), (3, 128, 2, 56), (4, 128, 1, 28), (7, 256, 2, 28), (8, 256, 1, 14),
+                (13, 512, 2, 14), (14, 512, 1, 7)]
+    assert conv2_shapes(224) == [ConvShape(*row) for row in expected]
+    assert [s.side for s in conv2_shapes(640)] == [160, 160, 80, 80, 40, 40, 20]
+    assert [s.index for s in conv2_shapes(224, depth=101)] == [0, 3, 4, 7, 8, 30, 31]
+    with pytest.raises(ValueError, match='basic blocks'):
+        conv2_shapes(224, depth=18)
+
+
+@pytest.mark.parametrize('stride,side', [(1, 8), (1, 40), (2, 9), (2, 41)])
+def test_oracle_registers_itself_and_computes_only_the_gemm(oracle_module, stride, side):
+    """Its output is the first tap's GEMM rows (a 1x1 conv by ``weight[..., 0, 0]`` of the phase-(0, 0)
+    input), both for whole images per GEMM (small maps) and for bands of rows (larger maps)."""
+    assert STRATEGIES[ORACLE] is oracle_module.GemmOracleStrategy
+    conv = ICConv2d(4, 8, stride=stride, pattern=ENTRY, strategy=ORACLE)
+    assert conv.active_strategy == ORACLE
+    x = torch.randn(2, 4, side, side + 3)
+    with torch.no_grad():
+        out = conv(x)
+        gemm_only = F.conv2d(x[:, :, ::stride, ::stride], conv.weight[:, :, :1, :1])
+        real = ICConv2d.from_conv(conv, conv.pattern, strategy='loop')(x)
+    assert out.shape == real.shape
+    torch.testing.assert_close(out, gemm_only, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out, real, atol=1e-2)  # the shifted adds are missing: not the IC conv
+
+
+def test_oracle_is_only_used_when_named(oracle_module):
+    assert ORACLE in available_strategies()
+    assert ICConv2d(4, 8, pattern=ENTRY).active_strategy != ORACLE
+    with pytest.raises(ValueError, match=f"'{ORACLE}' does not support"):
+        ICConv2d(4, 8, groups=2, pattern={'(0, 0)': 1, '(1, 2)': 1}, strategy=ORACLE)
+
+
+def test_markdown_summary_of_backbone_and_layer_rows():
+    times = {'plain': 0.1, 'loop': 0.3, 'tap': 0.2, 'auto': 0.15}
+    rows = [dict(level='backbone', pattern='k9', size=224, mode='fwd', cases=ratio_rows(times)),
+            dict(level='layer', layer='conv2#0', pattern='k9', size=224, mode='fwd', cases=ratio_rows(times))]
+    table = markdown_summary(rows)
+    assert '| k9 | 224 | fwd | 3.00x | 2.00x | 1.50x | 2.00x faster |' in table
+    assert '| k9 | 224 | fwd | 3.00-3.00x | 2.00-2.00x | 1.50-1.50x |' in table
