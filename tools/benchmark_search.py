@@ -9,7 +9,9 @@ backbone, so the backbone's ratio bounds the whole detector's.
 
     python tools/benchmark_search.py [--d-max 2 4] [--batch 4] [--size 128] [--iters 5]
 
-Quote ``uptime`` with the numbers: timings under load are not results.
+Quote ``uptime`` with the numbers: timings under load are not results. A
+variant that fails ends the run with one ``ERROR: <variant>: <problem>`` line
+and exit status 1; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import resource
 import subprocess
 import sys
 import time
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
+
+from mmicconv.utils.cli import ToolError, add_debug_arg, run_cli
 
 
 def measure(d_max: int, batch: int, size: int, iters: int, threads: int) -> dict:
@@ -63,18 +67,33 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--iters', type=int, default=5, help='timed steps after one warm-up (default 5)')
     parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     parser.add_argument('--one', type=int, default=None, help=argparse.SUPPRESS)
+    add_debug_arg(parser)
     args = parser.parse_args(argv)
+    return run_cli(lambda: run(args), args.debug)
+
+
+def measure_in_subprocess(d_max: int, args: argparse.Namespace) -> dict:
+    """:func:`measure` in a fresh interpreter (its own memory peak); its one-line error on failure."""
+    name = 'plain ResNet-50' if d_max == 0 else f'supernet d_max={d_max}'
+    print(f'[benchmark] {name} ...', file=sys.stderr, flush=True)
+    cmd = [sys.executable, __file__, '--one', str(d_max), '--batch', str(args.batch),
+           '--size', str(args.size), '--iters', str(args.iters), '--threads', str(args.threads)]
+    cmd += ['--debug'] if args.debug else []
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        if args.debug:  # the variant's own traceback
+            sys.stderr.write(proc.stderr)
+        lines = proc.stderr.strip().splitlines() or [f'exit status {proc.returncode}']
+        raise ToolError(f'{name}: {lines[-1].removeprefix("ERROR: ")}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run(args: argparse.Namespace) -> int:
+    """One variant (``--one``, a JSON line) or the whole table (Markdown)."""
     if args.one is not None:
         print(json.dumps(measure(args.one, args.batch, args.size, args.iters, args.threads)))
         return 0
-    rows = []
-    for d_max in [0] + list(args.d_max):
-        print(f'[benchmark] {"plain ResNet-50" if d_max == 0 else f"supernet d_max={d_max}"} ...',
-              file=sys.stderr, flush=True)
-        out = subprocess.run([sys.executable, __file__, '--one', str(d_max), '--batch', str(args.batch),
-                              '--size', str(args.size), '--iters', str(args.iters),
-                              '--threads', str(args.threads)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rows: List[dict] = [measure_in_subprocess(d_max, args) for d_max in [0] + list(args.d_max)]
     base = rows[0]
     print('| backbone | params (M) | step (s) | x plain | peak memory added (MiB) | x plain |\n'
           '|---|---|---|---|---|---|')

@@ -16,6 +16,15 @@ The input is read with ``torch.load(weights_only=True)``. The output holds
 ``meta``, including the pattern record ``meta['ic_pattern']``
 (:mod:`mmicconv.checkpoint.record`), so a model built with another pattern
 refuses it; use it with ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+
+The depth is inferred from the pattern length (the stage table of
+:mod:`mmicconv.models.arch`) unless ``--depth`` is given. The conversion is
+checked by loading the result into an IC backbone built from one framework's
+registry: ``--framework`` (``mmdet``, ``mmpose``, ...), by default the first
+installed row of the framework table (:mod:`mmicconv.models.frameworks`); the
+output is the same whichever builds it. An unknown or uninstalled framework is
+refused with one error line.
+
 Exit status 1, with one ``ERROR: <file>: <problem>`` line on stderr, when a
 file is missing or unreadable, the pattern is malformed, the checkpoint has
 no tensors, does not fit the pattern, or keys are missing; ``--debug`` shows
@@ -27,9 +36,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import pickle
-import re
 import sys
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -39,15 +48,24 @@ from mmicconv.checkpoint import (
     load_state_dict_safely,
     merge_conv_lists,
 )
-from mmicconv.models import ic_conv_sites
-from mmicconv.pattern import Pattern, PatternError
 from mmicconv.checkpoint.record import add_record
+from mmicconv.models import (
+    FRAMEWORKS,
+    Framework,
+    FrameworkError,
+    get_framework,
+    ic_conv_sites,
+    installed_frameworks,
+    pattern_search_dirs,
+)
+from mmicconv.models.arch import archs_for_entries, describe_entry_count
+from mmicconv.pattern import Pattern, PatternError
+from mmicconv.utils.cli import ToolError, add_debug_arg, require_file, run_cli
 from mmicconv.version import __version__
 
-DEPTH_BY_ENTRIES = {16: 50, 33: 101, 50: 152}
-ARCHS = {'resnet': dict(type='ICResNet'), 'resnext': dict(type='ICResNeXt', groups=32)}
-#: ResNeXt's width-per-group argument is named differently in each framework.
-RESNEXT_WIDTH = {'mmdet': 'base_width', 'mmpose': 'width_per_group'}
+#: --arch -> the IC backbone config (mmicconv's argument names, see Framework.arg).
+BACKBONES = {'resnet': dict(type='ICResNet'),
+             'resnext': dict(type='ICResNeXt', groups=32, width_per_group=4)}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -58,34 +76,55 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='pattern file the checkpoint was trained with (path or pattern_zoo-relative)')
     parser.add_argument('--depth', type=int, default=None,
                         help='ResNet depth (default: inferred from the pattern length)')
-    parser.add_argument('--arch', choices=sorted(ARCHS), default='resnet',
+    parser.add_argument('--arch', choices=sorted(BACKBONES), default='resnet',
                         help='resnet, or resnext (ResNeXt 32x4d)')
-    parser.add_argument('--debug', action='store_true',
-                        help='on an error, show the full traceback instead of one line')
+    parser.add_argument('--framework', default=None,
+                        help=f'the framework ({", ".join(FRAMEWORKS)}) whose IC backbone is built to check '
+                             'the conversion; default: the first installed one, in that order. The output '
+                             'is the same for all')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
-def build_backbone(cfg: dict):
-    """Build an IC backbone from whichever framework registry is installed."""
+def pick_framework(name: Optional[str]) -> Framework:
+    """The ``--framework`` row: the named one, else the first installed one in table order."""
+    if name is None:
+        installed = installed_frameworks()
+        if not installed:
+            raise ToolError(f'no framework is installed (mmicconv supports {", ".join(FRAMEWORKS)})')
+        return installed[0]
+    try:
+        return get_framework(name)
+    except FrameworkError as err:
+        raise ToolError(f'--framework {err}') from err
+
+
+def build_backbone(cfg: dict, framework: Framework) -> torch.nn.Module:
+    """Build an IC backbone (``cfg`` in mmicconv's argument names) from ``framework``'s registry."""
     from mmengine.registry import DefaultScope
 
     import mmicconv  # noqa: F401  (registers the backbones)
-    framework = mmicconv.REGISTERED_FRAMEWORKS[0]
-    registry = importlib.import_module(f'{framework}.registry').MODELS
-    if cfg['type'] == 'ICResNeXt':
-        cfg = dict(cfg, **{RESNEXT_WIDTH[framework]: 4})
-    with DefaultScope.overwrite_default_scope(framework):
-        return registry.build(cfg)
+    registry = importlib.import_module(framework.registry).MODELS
+    with DefaultScope.overwrite_default_scope(framework.package):
+        return registry.build(framework.backbone_cfg(**cfg))
+
+
+def infer_depth(pattern: Pattern) -> int:
+    """The Bottleneck ResNet depth a whole-backbone pattern fits (the stage table)."""
+    archs = archs_for_entries(len(pattern), block='bottleneck')
+    if len(archs) != 1:
+        raise PatternError(f'cannot infer the depth from {len(pattern)} entries '
+                           f'({describe_entry_count(len(pattern))}); pass --depth')
+    return archs[0].depth
 
 
 def convert(args: argparse.Namespace) -> int:
-    if not Path(args.src).is_file():
-        raise FileNotFoundError(f'{args.src}: checkpoint file not found')
-    pattern = Pattern.load(args.pattern, search_dirs=_search_dirs())
-    depth = args.depth or DEPTH_BY_ENTRIES.get(len(pattern))
-    if depth is None:
-        raise PatternError(f'cannot infer the depth from {len(pattern)} entries; pass --depth')
-    model = build_backbone(dict(ARCHS[args.arch], depth=depth, pattern=pattern))
+    """The conversion; returns the exit status (errors are raised, :func:`run_cli` prints them)."""
+    require_file(args.src, 'checkpoint')
+    framework = pick_framework(args.framework)
+    pattern = Pattern.load(args.pattern, search_dirs=pattern_search_dirs())
+    depth = args.depth or infer_depth(pattern)
+    model = build_backbone(dict(BACKBONES[args.arch], depth=depth, pattern=pattern), framework)
     conv_names = [name for name, _, _ in ic_conv_sites(model)]
 
     print(f'loading {args.src} (weights_only=True)')
@@ -109,8 +148,7 @@ def convert(args: argparse.Namespace) -> int:
     if result.unexpected_keys:
         print(f'unexpected keys (ignored): {", ".join(result.unexpected_keys)}')
     if result.missing_keys:
-        print(f'ERROR: {args.src}: missing keys: {_short(result.missing_keys, 10)}', file=sys.stderr)
-        return 1
+        raise ToolError(f'{args.src}: missing keys: {_short(result.missing_keys, 10)}')
     Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
     meta = dict(source=str(args.src), pattern=pattern.source, depth=depth, arch=args.arch,
                 mmicconv_version=__version__)
@@ -123,16 +161,17 @@ def read_checkpoint(path: str):
     """:func:`load_state_dict_safely`, with a file torch cannot read reported as such."""
     try:
         return load_state_dict_safely(path)
-    except (CheckpointMismatchError, pickle.UnpicklingError):
+    except CheckpointMismatchError:
         raise
+    except pickle.UnpicklingError as err:
+        text = ' '.join(str(err).split())
+        if 'weights only' in text.lower():
+            raise ToolError(f'{path}: refused to load: it holds objects outside the weights-only '
+                            f'allow-list ({text[:300]})') from err
+        raise ToolError(f'{path}: not a PyTorch checkpoint ({text[:200]})') from err
     except Exception as err:  # noqa: BLE001  (torch raises many types for a file that is no checkpoint)
         raise CheckpointMismatchError(f'{path}: not a PyTorch checkpoint ({type(err).__name__}: '
                                       f'{" ".join(str(err).split())[:200]})') from err
-
-
-def _search_dirs():
-    from mmicconv.models import pattern_search_dirs
-    return pattern_search_dirs()
 
 
 def _short(keys, limit: int = 5) -> str:
@@ -141,31 +180,7 @@ def _short(keys, limit: int = 5) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    try:
-        return convert(args)
-    except Exception as err:  # noqa: BLE001  (one line, no traceback, unless --debug)
-        if args.debug:
-            raise
-        print(f'ERROR: {describe_error(err, args)}', file=sys.stderr)
-        return 1
-
-
-def describe_error(err: Exception, args: argparse.Namespace) -> str:
-    """One line naming the file and the problem."""
-    text = ' '.join(str(err).split()) or type(err).__name__
-    text = re.sub(r'class `\w+` in [\w.:-]+/[\w.-]+: ', '', text)  # mmengine's build prefixes
-    if isinstance(err, pickle.UnpicklingError):
-        if 'weights only' in text.lower():
-            return (f'{args.src}: refused to load: it holds objects outside the weights-only '
-                    f'allow-list ({text[:300]})')
-        return f'{args.src}: not a PyTorch checkpoint ({text[:200]})'
-    if isinstance(err, PatternError):
-        return text
-    if isinstance(err, CheckpointMismatchError):
-        return text if str(args.src) in text else f'{args.src}: {text}'
-    if isinstance(err, FileNotFoundError) and str(args.src) in text:
-        return text
-    return f'{args.src}: {type(err).__name__}: {text[:300]}'
+    return run_cli(lambda: convert(args), args.debug, files=[args.src])
 
 
 if __name__ == '__main__':

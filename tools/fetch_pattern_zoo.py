@@ -24,7 +24,9 @@ exists in the first commit ``acd22f8``.
 Exit status: 0 when every requested file is in place and verified, 1 when a
 file is missing, unreachable or fails its sha256 check (nothing is written
 for that file; a message names it, the expected and the actual hash), 2 for
-bad arguments.
+bad arguments. A failure ends with one ``ERROR: <problem>`` line on stderr
+(the per-file problems are logged above it); an unreadable manifest is one
+``ERROR: <manifest>: <problem>`` line; ``--debug`` shows a traceback instead.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
+
+from mmicconv.utils.cli import add_debug_arg, require_file, run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MANIFEST = REPO / 'pattern_zoo' / 'manifest.json'
@@ -153,7 +157,7 @@ def fetch(manifest: Manifest, dest: Path, source: Optional[Path] = None, only: S
             data = read_source(entry, source, origin, timeout)
             verify(entry, data, origin)
         except FetchError as err:
-            print(f'ERROR {err}', file=sys.stderr, flush=True)
+            print(f'[{i}/{len(entries)}] {err}', file=sys.stderr, flush=True)
             failed.append(entry.name)
             continue
         write_atomically(target, data)
@@ -177,27 +181,37 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                                            'file is read from BASE_URL/<upstream_path>')
     parser.add_argument('--force', action='store_true', help='re-fetch files that are already verified')
     parser.add_argument('--timeout', type=float, default=30.0, help='download timeout in seconds')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
+
+
+def _error(message: str, status: int) -> int:
+    """Print the one ``ERROR:`` line of a failure the tool saw coming; return ``status``."""
+    print(f'ERROR: {message}', file=sys.stderr, flush=True)
+    return status
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fetch and verify; 0 all in place, 1 some file failed, 2 bad arguments."""
+    source = Path(args.source) if args.source else None
+    if source is not None and not source.is_dir():
+        return _error(f'{source}: --source is not a folder', 2)
+    require_file(args.manifest, 'manifest')
+    manifest = Manifest.load(Path(args.manifest))
+    try:
+        failed = fetch(manifest, Path(args.dest), source, args.only, args.ref, args.base_url,
+                       args.force, args.timeout)
+    except FetchError as err:  # --only names a file the manifest lacks
+        return _error(str(err), 2)
+    if failed:
+        return _error(f'{len(failed)} file(s) failed: {", ".join(failed)}', 1)
+    print(f'pattern zoo ready in {args.dest}')
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    source = Path(args.source) if args.source else None
-    if source is not None and not source.is_dir():
-        print(f'ERROR --source {source} is not a folder', file=sys.stderr)
-        return 2
-    try:
-        manifest = Manifest.load(Path(args.manifest))
-        failed = fetch(manifest, Path(args.dest), source, args.only, args.ref, args.base_url,
-                       args.force, args.timeout)
-    except (FetchError, OSError, KeyError, ValueError) as err:
-        print(f'ERROR {err}', file=sys.stderr)
-        return 2 if isinstance(err, FetchError) else 1
-    if failed:
-        print(f'ERROR {len(failed)} file(s) failed: {", ".join(failed)}', file=sys.stderr)
-        return 1
-    print(f'pattern zoo ready in {args.dest}')
-    return 0
+    return run_cli(lambda: run(args), args.debug, files=[args.manifest])
 
 
 if __name__ == '__main__':

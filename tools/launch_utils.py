@@ -10,10 +10,9 @@
   ``device_ids``.
 * :func:`import_scope_registry`: the config's ``default_scope`` (``mmdet``,
   ``mmpose``, ...) decides which OpenMMLab package the Runner builds from.
-* :func:`run_cli`: the tools' error contract: a failure is ONE line on stderr,
-  ``ERROR: <file>: <problem>``, and exit status 1; ``--debug`` shows the
-  traceback instead. :func:`require_file` and :func:`check_config_patterns`
-  fail fast, before a model or dataset is built.
+* :func:`check_config_patterns`: fail fast on a bad ``pattern=``, before a
+  model or dataset is built (the error contract itself, ``run_cli`` and
+  ``require_file``, is :mod:`mmicconv.utils.cli`).
 * :func:`add_pattern_record_hook`: the IC pattern record of
   :mod:`mmicconv.checkpoint.record` in every Runner the tools build.
 """
@@ -24,19 +23,15 @@ import argparse
 import importlib
 import os
 import os.path as osp
-import re
-import sys
-from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator
 
 import torch
 from mmengine.config import Config, DictAction
 
-from mmicconv.utils.cli import ToolError, add_debug_arg, first_line, one_line_error, require_file, run_cli
+from mmicconv.utils.cli import ToolError, add_debug_arg, first_line, require_file
 
 __all__ = ['add_common_args', 'load_config', 'prepare_cpu_distributed', 'import_scope_registry',
-           'finish_distributed', 'check_config_patterns', 'add_pattern_record_hook',
-           # the CLI contract, from mmicconv.utils.cli
-           'ToolError', 'add_debug_arg', 'one_line_error', 'require_file', 'run_cli']
+           'finish_distributed', 'check_config_patterns', 'add_pattern_record_hook']
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

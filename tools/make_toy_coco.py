@@ -52,6 +52,9 @@ Example::
 
     python tools/make_toy_coco.py                       # data/toy_coco, seed 0
     python tools/make_toy_coco.py --out /tmp/toy --train-images 32 --val-images 8 --seed 3
+
+Errors (an unwritable ``--out``) end with one ``ERROR: <file>: <problem>`` line
+and exit status 1; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from mmicconv.utils.cli import add_debug_arg, run_cli
 
 SHAPE_CLASSES: Tuple[str, ...] = ('rectangle', 'ellipse', 'triangle')
 CATEGORIES: List[dict] = [
@@ -383,6 +388,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--size', type=int, default=160,
                         help='nominal image side in pixels, varied by +-20%% per image (default: 160)')
     parser.add_argument('--quiet', action='store_true', help='no progress lines')
+    add_debug_arg(parser)
     args = parser.parse_args(argv)
     if args.size < 64:
         parser.error('--size must be at least 64')
@@ -393,6 +399,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
+    return run_cli(lambda: write_dataset(args), args.debug, files=[args.out])
+
+
+def write_dataset(args: argparse.Namespace) -> int:
+    """Write both splits' images and annotation files under ``args.out``."""
     out = Path(args.out)
     (out / 'annotations').mkdir(parents=True, exist_ok=True)
     start = time.time()

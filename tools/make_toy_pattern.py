@@ -9,10 +9,17 @@ mixes the four kinds of groups an IC conv has (plain, isotropic, and both
 anisotropic ones) with dilations small enough for 128-200 px inputs. It was
 NOT searched and carries no accuracy claim.
 
+Any depth of the stage table (:mod:`mmicconv.models.arch`) can be written:
+one entry per IC conv (Bottleneck ``conv2``; BasicBlock ``conv1`` and
+``conv2``), summing to that conv's output channels.
+
 Example::
 
     python tools/make_toy_pattern.py                 # pattern_zoo/toy/ic_resnet50_toy.json
     python tools/make_toy_pattern.py --depth 101 --out /tmp/ic_resnet101_toy.json
+
+Errors (an unwritable output) end with one ``ERROR: <file>: <problem>`` line
+and exit status 1; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -22,10 +29,10 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from mmicconv.models.arch import ARCHS
 from mmicconv.pattern import Pattern
+from mmicconv.utils.cli import add_debug_arg, run_cli
 
-STAGE_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-STAGE_CHANNELS = (64, 128, 256, 512)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -36,20 +43,26 @@ def toy_entry(channels: int) -> Dict[str, int]:
 
 
 def toy_pattern(depth: int) -> List[Dict[str, int]]:
-    """The toy pattern of a Bottleneck IC-ResNet of ``depth``, in network order."""
-    return [toy_entry(c) for c, n in zip(STAGE_CHANNELS, STAGE_BLOCKS[depth]) for _ in range(n)]
+    """The toy pattern of an IC-ResNet of ``depth`` (a key of ``ARCHS``), in network order."""
+    return [toy_entry(channels) for channels in ARCHS[depth].ic_conv_channels()]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description='Write the project-made toy IC-ResNet pattern.')
-    parser.add_argument('--depth', type=int, choices=sorted(STAGE_BLOCKS), default=50,
+    parser.add_argument('--depth', type=int, choices=sorted(ARCHS), default=50,
                         help='ResNet depth (default: 50)')
     parser.add_argument('--out', default=None,
                         help='output file (default: pattern_zoo/toy/ic_resnet<depth>_toy.json)')
+    add_debug_arg(parser)
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else REPO / 'pattern_zoo' / 'toy' / f'ic_resnet{args.depth}_toy.json'
+    return run_cli(lambda: write(toy_pattern(args.depth), out), args.debug, files=[out])
+
+
+def write(entries: List[Dict[str, int]], out: Path) -> int:
+    """Validate ``entries`` and write them to ``out`` (its folder is created)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    pattern = Pattern.from_list(toy_pattern(args.depth), source='toy')
+    pattern = Pattern.from_list(entries, source='toy')
     pattern.dump(out)
     print(f'wrote {out} ({len(pattern)} IC convs)')
     return 0

@@ -20,9 +20,11 @@ The picture has two parts:
   of each IC conv (stem 7x7/2, max-pool 3x3/2, each 3x3 conv spanning
   ``2 * dilation + 1`` pixels), once with each conv's largest dilation (the
   reach of the widest channels) and once with its channel-weighted mean
-  dilation ("effective"). The ResNet layout (Bottleneck blocks 3-4-6-3 or
-  3-4-23-3) is inferred from the number of entries (16, 33, 50) or given
-  with ``--depth``.
+  dilation ("effective"). The ResNet layout (the stage table of
+  :mod:`mmicconv.models.arch`: Bottleneck blocks 3-4-6-3, 3-4-23-3, 3-8-36-3,
+  BasicBlock 2-2-2-2, 3-4-6-3) is inferred from the number of entries (16, 33,
+  50 Bottleneck; 16, 32 BasicBlock when the checkpoint record names ``conv1``)
+  or given with ``--depth``.
 
 Errors (a missing or malformed pattern, a checkpoint without a record, an
 unwritable output) end with one ``ERROR: <file>: <problem>`` line and exit
@@ -38,17 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmicconv.pattern import Pattern, PatternError
-
-#: Bottleneck (conv2 per block) or BasicBlock (conv1 + conv2 per block) stage layouts.
-STAGES = {18: ('basic', (2, 2, 2, 2)), 34: ('basic', (3, 4, 6, 3)), 50: ('bottleneck', (3, 4, 6, 3)),
-          101: ('bottleneck', (3, 4, 23, 3)), 152: ('bottleneck', (3, 8, 36, 3))}
-DEPTH_BY_ENTRIES = {16: 50, 33: 101, 50: 152}
-BASIC_DEPTH_BY_ENTRIES = {16: 18, 32: 34}
-
-
-class PlotError(Exception):
-    """A problem with the tool's input, already phrased for the user."""
+from mmicconv.models.arch import ARCHS, archs_for_entries
+from mmicconv.pattern import Pattern
+from mmicconv.utils.cli import ToolError, add_debug_arg, require_file, run_cli
 
 
 @dataclass(frozen=True)
@@ -65,11 +59,9 @@ def layer_names(count: int, depth: Optional[int]) -> List[str]:
     """``layer{i}.{j}.conv2`` (Bottleneck) / ``conv1``+``conv2`` (BasicBlock) names, or ``entry k``."""
     if depth is None:
         return [f'entry {k}' for k in range(count)]
-    kind, blocks = STAGES[depth]
-    convs = ('conv2',) if kind == 'bottleneck' else ('conv1', 'conv2')
-    names = [f'layer{i + 1}.{j}.{c}' for i, n in enumerate(blocks) for j in range(n) for c in convs]
+    names = ARCHS[depth].ic_conv_names()
     if len(names) != count:
-        raise PlotError(f'ResNet-{depth} has {len(names)} IC convs, the pattern has {count} entries')
+        raise ToolError(f'ResNet-{depth} has {len(names)} IC convs, the pattern has {count} entries')
     return names
 
 
@@ -96,18 +88,17 @@ def receptive_fields(dilations: Sequence[Tuple[float, float]], depth: int) -> Li
     before it. ``dilations`` holds the IC convs' (height, width) dilations in
     network order.
     """
-    kind, blocks = STAGES[depth]
+    arch = ARCHS[depth]
     field = [7.0, 7.0]  # stem conv
     jump = 2.0
     field = [f + 2 * jump for f in field]  # max-pool 3x3
     jump *= 2
     out = []
     dilation_iter = iter(dilations)
-    for stage, count in enumerate(blocks):
+    for stage, count in enumerate(arch.stage_blocks):
         for block in range(count):
             stride = 2 if stage > 0 and block == 0 else 1
-            convs = 1 if kind == 'bottleneck' else 2
-            for index in range(convs):
+            for index in range(arch.convs_per_block):
                 dh, dw = next(dilation_iter)
                 field = [field[0] + 2 * dh * jump, field[1] + 2 * dw * jump]
                 if index == 0:
@@ -118,9 +109,9 @@ def receptive_fields(dilations: Sequence[Tuple[float, float]], depth: int) -> Li
 
 def infer_depth(count: int, names: Optional[Sequence[str]] = None) -> Optional[int]:
     """The ResNet depth of a pattern with ``count`` entries (BasicBlock when ``names`` has ``conv1``)."""
-    if names and any(name.endswith('.conv1') for name in names):
-        return BASIC_DEPTH_BY_ENTRIES.get(count)
-    return DEPTH_BY_ENTRIES.get(count)
+    basic = bool(names) and any(name.endswith('.conv1') for name in names)
+    archs = archs_for_entries(count, 'basic' if basic else 'bottleneck')
+    return archs[0].depth if archs else None
 
 
 def load_pattern(source: str) -> Tuple[Pattern, Optional[List[str]]]:
@@ -142,14 +133,13 @@ def _pattern_from_checkpoint(source: str) -> Tuple[Pattern, Optional[List[str]]]
     import mmicconv  # noqa: F401  (allows mmengine's checkpoint contents under weights_only)
     from mmicconv.checkpoint.record import RECORD_KEY
 
-    if not Path(source).is_file():
-        raise PlotError(f'{source}: checkpoint file not found')
+    require_file(source, 'checkpoint')
     checkpoint = torch.load(source, map_location='cpu', weights_only=True)
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     record = meta.get(RECORD_KEY) if isinstance(meta, dict) else None
     patterns = record.get('patterns') if isinstance(record, dict) else None
     if not patterns:
-        raise PlotError(f'{source}: the checkpoint carries no IC pattern record (meta[{RECORD_KEY!r}])')
+        raise ToolError(f'{source}: the checkpoint carries no IC pattern record (meta[{RECORD_KEY!r}])')
     entry = patterns[0]
     pattern = Pattern.from_list(entry['pattern'], source=f'{source} ({entry.get("source")})')
     module = str(entry.get('module') or '')
@@ -246,30 +236,32 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('pattern', help='pattern file (path or pattern_zoo-relative), or a checkpoint '
                                         'with a pattern record')
     parser.add_argument('--out', required=True, help='PNG file to write')
-    parser.add_argument('--depth', type=int, choices=sorted(STAGES),
+    parser.add_argument('--depth', type=int, choices=sorted(ARCHS),
                         help='ResNet depth for layer names and receptive fields (default: from the '
                              'number of entries, 16 -> 50, 33 -> 101, 50 -> 152)')
     parser.add_argument('--size', type=int, nargs=2, metavar=('WIDTH', 'HEIGHT'),
                         help='picture size in pixels (default: from the number of layers)')
     parser.add_argument('--dpi', type=int, default=100, help='dots per inch (default 100)')
     parser.add_argument('--title', help='figure title (default: the pattern source)')
-    parser.add_argument('--debug', action='store_true',
-                        help='on an error, show the full traceback instead of one line')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.out.lower().endswith('.png'):
-        raise PlotError(f'{args.out}: --out must be a .png file')
+        raise ToolError(f'{args.out}: --out must be a .png file')
     pattern, names = load_pattern(args.pattern)
     depth = args.depth or infer_depth(len(pattern), names)
     if depth is not None and names is None:
         try:
             names = layer_names(len(pattern), depth)
-        except PlotError as err:
-            raise PlotError(f'{pattern.source}: {err}') from err
-    size = plot(pattern, Path(args.out), depth, tuple(args.size) if args.size else None, args.dpi,
-                args.title, names)
+        except ToolError as err:
+            raise ToolError(f'{pattern.source}: {err}') from err
+    try:
+        size = plot(pattern, Path(args.out), depth, tuple(args.size) if args.size else None, args.dpi,
+                    args.title, names)
+    except OSError as err:  # an unwritable --out
+        raise ToolError(f'{err.filename or args.out}: {err.strerror or err}') from err
     print(f'wrote {args.out} ({size[0]}x{size[1]} px, {len(pattern)} IC convs'
           f'{f", ResNet-{depth} layout" if depth else ", layout unknown: kernel spans only"})')
     return 0
@@ -277,20 +269,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except Exception as err:  # noqa: BLE001  (one line, no traceback, unless --debug)
-        if args.debug:
-            raise
-        text = ' '.join(str(err).split()) or type(err).__name__
-        if isinstance(err, (PlotError, PatternError)):
-            message = text
-        elif isinstance(err, OSError):
-            message = f'{getattr(err, "filename", None) or args.out}: {err.strerror or text}'
-        else:
-            message = f'{args.pattern}: {type(err).__name__}: {text[:300]}'
-        print(f'ERROR: {message}', file=sys.stderr)
-        return 1
+    return run_cli(lambda: run(args), args.debug, files=[args.pattern, args.out])
 
 
 if __name__ == '__main__':

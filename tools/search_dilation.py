@@ -1,11 +1,13 @@
 #!/usr/bin/env python
 """Search an IC-Conv dilation pattern for a task (EDO: supernet, selection, export).
 
-From an MMDetection or MMPose IC config (a backbone of type ``ICResNet`` or
-``ICResNetV1d``)::
+From an IC config of a framework of the framework table (its ``default_scope``,
+e.g. mmdet or mmpose; see :mod:`mmicconv.models.frameworks`) whose backbone is
+an ``IC<Base>`` with a ``Supernet<Base>`` (``ICResNet`` or ``ICResNetV1d``, a
+Bottleneck depth of the stage table :mod:`mmicconv.models.arch`)::
 
     python tools/search_dilation.py CONFIG --d-max 4 --supernet-iters N --calib-batches M \\
-        --work-dir DIR [--supernet-init centre|scratch] [--load-from CKPT] [--method exact|stat]
+        --work-dir DIR [--supernet-init centre|scratch] [--load-from CKPT] [--method exact|stat] [--debug]
 
 1. Supernet: the backbone becomes ``Supernet<Base>`` (covered 3x3 convs -> dense
    KxK, K = 2 * d_max + 1), trained for N iterations with the config's own
@@ -22,7 +24,9 @@ From an MMDetection or MMPose IC config (a backbone of type ``ICResNet`` or
    ``DIR/pattern.png`` and ``DIR/retrain_config.py`` (the config with the
    searched pattern and the inherited weights).
 
-See docs/search.md for the method, the choices and the measured cost.
+A failure prints one ``ERROR: <file>: <problem>`` line and exits with status 1
+(:mod:`mmicconv.utils.cli`); ``--debug`` shows the traceback instead. See
+docs/search.md for the method, the choices and the measured cost.
 """
 
 from __future__ import annotations
@@ -43,12 +47,17 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
+from mmicconv.models.arch import ARCHS
+from mmicconv.models.frameworks import Framework, FrameworkError, get_framework
+from mmicconv.utils.cli import ToolError, add_debug_arg, require_file, run_cli
+from mmicconv.utils.model import unwrap_model as unwrap
+
 REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='EDO dilation search from an IC config')
-    parser.add_argument('config', help='an mmdet/mmpose config with an ICResNet/ICResNetV1d backbone')
+    parser.add_argument('config', help='an mmdet/mmpose/... config with an ICResNet/ICResNetV1d backbone')
     parser.add_argument('--d-max', type=int, default=4,
                         help='largest dilation per axis (4: the "k9" space, 6: "k13"; default 4)')
     parser.add_argument('--supernet-iters', type=int, default=1000,
@@ -75,18 +84,30 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (merged before the conversion)')
+    add_debug_arg(parser)
     return parser.parse_args(argv)
+
+
+def config_framework(cfg: Config, config: str) -> Framework:
+    """The framework of the config's ``default_scope`` (a row of mmicconv.models.frameworks)."""
+    try:
+        return get_framework(cfg.get('default_scope', None))
+    except FrameworkError as err:
+        raise ToolError(f'{config}: default_scope {err}') from err
 
 
 def supernet_config(cfg: Config, args: argparse.Namespace, work_dir: Path) -> Config:
     """The IC config turned into the supernet's short training run."""
     cfg = copy.deepcopy(cfg)
+    searchable = ['IC' + base for base in config_framework(cfg, args.config).search_backbones]
+    depths = [arch.depth for arch in ARCHS.values() if arch.block == 'bottleneck']
     backbone = cfg.model.backbone
     btype = backbone.get('type', '')
     base = btype.split('.')[-1]
-    if base not in ('ICResNet', 'ICResNetV1d'):
-        raise SystemExit(f'{args.config}: model.backbone.type is {btype!r}; the search needs an IC config '
-                         'with ICResNet or ICResNetV1d (Bottleneck depths 50/101/152)')
+    if base not in searchable or backbone.get('depth') not in depths:
+        raise SystemExit(f'{args.config}: model.backbone is {btype!r} of depth {backbone.get("depth")}; '
+                         f'the search needs an IC config with {" or ".join(searchable)} '
+                         f'(Bottleneck depths {"/".join(map(str, depths))})')
     backbone.type = btype.replace(base, 'Supernet' + base[2:])
     backbone.pop('pattern', None)
     backbone.pop('ic_strategy', None)
@@ -117,8 +138,6 @@ def supernet_config(cfg: Config, args: argparse.Namespace, work_dir: Path) -> Co
     return cfg
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, 'module') else model
 
 
 def calibration_batches(cfg: Config, model: torch.nn.Module, count: int, seed: int):
@@ -147,15 +166,19 @@ def plot(pattern_path: Path, layers, method: str, out: Path) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    work_dir = Path(args.work_dir).resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
+    return run_cli(lambda: search(args), args.debug, files=[args.config])
+
+
+def search(args: argparse.Namespace) -> int:
+    """The three steps; returns the exit status."""
+    require_file(args.config, 'config')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    scope = cfg.get('default_scope', None)
-    if scope not in ('mmdet', 'mmpose'):
-        raise SystemExit(f'{args.config}: default_scope is {scope!r}; expected mmdet or mmpose')
-    importlib.import_module(f'{scope}.registry')
+    framework = config_framework(cfg, args.config)
+    work_dir = Path(args.work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    importlib.import_module(framework.registry)
     import mmicconv  # noqa: F401
     from mmicconv.checkpoint.record import add_record
     from mmicconv.search import compare_methods, export_ic_state_dict, restrict_to_taps_, select_dilations
@@ -216,9 +239,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ic_cfg = copy.deepcopy(cfg.model)
     ic_cfg.backbone.pattern = str(pattern_path)
     ic_cfg.backbone.init_cfg = None
-    registry = importlib.import_module(f'{scope}.registry').MODELS
+    registry = importlib.import_module(framework.registry).MODELS
     from mmengine.registry import DefaultScope
-    with DefaultScope.overwrite_default_scope(scope):
+    with DefaultScope.overwrite_default_scope(framework.package):
         ic_model = registry.build(ic_cfg)
     ic_model.load_state_dict(state, strict=True)
     ic_model.eval()

@@ -36,12 +36,12 @@ from launch_utils import (
     import_scope_registry,
     load_config,
     prepare_cpu_distributed,
-    require_file,
-    run_cli,
 )
 from mmengine.config import Config, ConfigDict
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+from mmicconv.utils.cli import require_file, run_cli
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

@@ -2,10 +2,24 @@
 pattern record in ``meta`` (``record``) and mmengine checkpoints under torch's
 ``weights_only`` loading (``safety``)."""
 
-from .convert import (CheckpointMismatchError, ConversionReport, extract_backbone_state,
-                      load_state_dict_safely, merge_conv_lists)
-from .record import (RECORD_KEY, CheckpointFitError, PatternMismatchError, add_record, build_record,
-                     check_fits_model, check_pretrained, check_record, state_dict_of)
+from .convert import (
+                      CheckpointMismatchError,
+                      ConversionReport,
+                      extract_backbone_state,
+                      load_state_dict_safely,
+                      merge_conv_lists,
+)
+from .record import (
+                      RECORD_KEY,
+                      CheckpointFitError,
+                      PatternMismatchError,
+                      add_record,
+                      build_record,
+                      check_fits_model,
+                      check_pretrained,
+                      check_record,
+                      state_dict_of,
+)
 from .safety import allow_mmengine_checkpoints
 
 __all__ = ['CheckpointMismatchError', 'ConversionReport', 'extract_backbone_state', 'load_state_dict_safely',

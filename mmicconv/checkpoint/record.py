@@ -45,6 +45,7 @@ import torch.nn as nn
 
 from ..ops import ICConv2d
 from ..pattern import Pattern
+from ..utils.model import unwrap_model
 
 __all__ = ['RECORD_KEY', 'RECORD_VERSION', 'PatternMismatchError', 'CheckpointFitError', 'pattern_sha256',
            'layer_dilations', 'build_record', 'add_record', 'check_record', 'check_fits_model',
@@ -97,12 +98,6 @@ def format_dilations(dilations: Optional[Sequence[Sequence[int]]]) -> str:
     return ' '.join(f'({h},{w})x{n}' for h, w, n in dilations)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a wrapper (DDP, a test-time-augmentation model): its ``module``."""
-    inner = getattr(model, 'module', None)
-    return inner if isinstance(inner, nn.Module) else model
-
-
 def build_record(model: nn.Module) -> Optional[dict]:
     """The record of ``model``, or None when it has no IC conv."""
     layers = layer_dilations(model)
@@ -121,7 +116,7 @@ def build_record(model: nn.Module) -> Optional[dict]:
 
 def add_record(checkpoint: dict, model: nn.Module) -> dict:
     """Put ``model``'s record into ``checkpoint['meta']`` (in place; nothing for a plain model)."""
-    record = build_record(_unwrap(model))
+    record = build_record(unwrap_model(model))
     if record is not None:
         meta = checkpoint.get('meta')
         if not isinstance(meta, dict):
@@ -192,7 +187,7 @@ def check_record(checkpoint: Any, model: nn.Module, source: str = 'the checkpoin
     state = state_dict_of(checkpoint) or {}
     weight_names = {local[:-len('.weight')] for key in state
                     if (local := _strip(key.replace('module.', '', 1), prefix)) and local.endswith('.weight')}
-    model = _unwrap(model)
+    model = unwrap_model(model)
     differing = []
     compared = 0
     for name, module in model.named_modules():
@@ -248,7 +243,7 @@ def check_fits_model(checkpoint: Any, model: nn.Module, source: str = 'the check
     if not strict:
         return
     state = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
-    expected = _unwrap(model).state_dict()
+    expected = unwrap_model(model).state_dict()
     # BatchNorm fills a missing ``num_batches_tracked`` itself (checkpoints of older torch)
     missing = [k for k in expected if k not in state and not k.endswith('num_batches_tracked')]
     shapes = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()

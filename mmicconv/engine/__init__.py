@@ -11,4 +11,5 @@ from .hooks import ICPatternRecordHook, RNGStateHook
 from .model_wrappers import CPUDistributedDataParallel
 from .runner import ResumableEpochBasedTrainLoop
 
-__all__ = ['ICPatternRecordHook', 'RNGStateHook', 'ResumableEpochBasedTrainLoop', 'CPUDistributedDataParallel']
+__all__ = ['ICPatternRecordHook', 'RNGStateHook', 'ResumableEpochBasedTrainLoop',
+           'CPUDistributedDataParallel']

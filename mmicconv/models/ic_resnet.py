@@ -23,11 +23,12 @@ from typing import Iterator, List, Optional, Tuple
 
 import torch.nn as nn
 
+from ..checkpoint.record import check_pretrained
 from ..ops import ICConv2d
 from ..pattern import Pattern, PatternError, PatternSource
-from ..checkpoint.record import check_pretrained
+from .arch import ARCHS, archs_for_entries, describe_entry_count
 
-__all__ = ['convert_to_ic', 'ic_conv_sites', 'pattern_search_dirs', 'ICResNetMixin']
+__all__ = ['block_conv_slots', 'convert_to_ic', 'ic_conv_sites', 'pattern_search_dirs', 'ICResNetMixin']
 
 _BLOCK_NAME = re.compile(r'(^|\.)layer\d+\.\d+$')
 
@@ -48,20 +49,30 @@ def _is_3x3(module: object) -> bool:
     return isinstance(module, nn.Conv2d) and tuple(module.kernel_size) == (3, 3)
 
 
-def ic_conv_sites(model: nn.Module) -> Iterator[Tuple[str, nn.Module, str]]:
-    """Yield ``(qualified_name, parent_block, attribute)`` of each convertible conv.
+def block_conv_slots(model: nn.Module) -> Iterator[Tuple[str, nn.Module, str]]:
+    """Yield ``(qualified_name, parent_block, attribute)`` of every slot an IC pattern covers,
+    whatever module fills it (a 3x3 conv, an ICConv2d, a search supernet conv, or none).
 
-    In network order: blocks as registered (``layer1.0``, ``layer1.1``, ...),
-    Bottleneck ``conv2`` or BasicBlock ``conv1``, ``conv2``.
+    In network (pattern) order: residual blocks ``layer{i}.{j}`` as registered
+    (``layer1.0``, ``layer1.1``, ...); in a Bottleneck (a block with ``conv3``)
+    ``conv2``, in a BasicBlock ``conv1`` then ``conv2``. Callers keep the slots
+    whose module they handle (:func:`ic_conv_sites`,
+    :func:`mmicconv.search.supernet.supernet_sites`).
     """
     for name, block in model.named_modules():
         if not _BLOCK_NAME.search(name):
             continue
-        attrs = ('conv2',) if hasattr(block, 'conv3') else ('conv1', 'conv2')
-        for attr in attrs:
-            conv = getattr(block, attr, None)
-            if _is_3x3(conv) or isinstance(conv, ICConv2d):
-                yield f'{name}.{attr}', block, attr
+        for attr in (('conv2',) if hasattr(block, 'conv3') else ('conv1', 'conv2')):
+            yield f'{name}.{attr}', block, attr
+
+
+def ic_conv_sites(model: nn.Module) -> Iterator[Tuple[str, nn.Module, str]]:
+    """The slots of :func:`block_conv_slots` holding a 3x3 ``nn.Conv2d`` or an ICConv2d:
+    ``(qualified_name, parent_block, attribute)`` of each convertible conv, in network order."""
+    for name, block, attr in block_conv_slots(model):
+        conv = getattr(block, attr, None)
+        if _is_3x3(conv) or isinstance(conv, ICConv2d):
+            yield name, block, attr
 
 
 def convert_to_ic(model: nn.Module, pattern: PatternSource, strategy: str = 'auto') -> Pattern:
@@ -86,7 +97,12 @@ def convert_to_ic(model: nn.Module, pattern: PatternSource, strategy: str = 'aut
         raise PatternError(f'{type(model).__name__} has no convertible 3x3 conv in layer*.* blocks')
     convs = [getattr(block, attr) for _, block, attr in sites]
     names = [name for name, _, _ in sites]
-    pattern.check_fits(names, [c.out_channels for c in convs], [c.groups for c in convs])
+    try:
+        pattern.check_fits(names, [c.out_channels for c in convs], [c.groups for c in convs])
+    except PatternError as err:
+        if len(pattern) == len(names):
+            raise
+        raise PatternError(f'{err}; {_entry_count_mismatch(model, len(pattern), names)}') from err
     for (name, block, attr), conv, conv_pattern in zip(sites, convs, pattern):
         if isinstance(conv, ICConv2d):
             raise PatternError(f'{name} is already an ICConv2d')
@@ -96,6 +112,21 @@ def convert_to_ic(model: nn.Module, pattern: PatternSource, strategy: str = 'aut
                                'dilations=(1, 1, 1, 1) for the covered stages')
         setattr(block, attr, ICConv2d.from_conv(conv, conv_pattern, strategy))
     return pattern
+
+
+def _entry_count_mismatch(model: nn.Module, entries: int, names: List[str]) -> str:
+    """``'the pattern has 16 entries = ResNet-50 or ResNet-18, the backbone ResNet-101 has
+    33 IC convs'``: which ResNet each side is, from the stage table (:mod:`.arch`)."""
+    block = 'basic' if any(name.endswith('.conv1') for name in names) else 'bottleneck'
+    depth = getattr(model, 'depth', None)
+    if depth not in ARCHS or ARCHS[depth].ic_conv_count != len(names):
+        # torchvision's ResNet has no ``depth``: the one depth of this layout, if it is one
+        matches = archs_for_entries(len(names), block)
+        depth = matches[0].depth if len(matches) == 1 else None
+    family = 'ResNeXt' if 'resnext' in type(model).__name__.lower() else 'ResNet'
+    backbone = f'{family}-{depth}' if depth is not None else type(model).__name__
+    return (f'the pattern has {describe_entry_count(entries)}, '
+            f'the backbone {backbone} has {len(names)} IC convs')
 
 
 class ICResNetMixin:

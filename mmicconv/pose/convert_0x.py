@@ -35,7 +35,9 @@ builds the config's model, fills its backbone from the checkpoint's
 ``backbone.*`` (IC convs' ``conv_list`` pieces merged, as
 ``tools/convert_checkpoint.py`` does) and its head by the table above, loads
 both strictly (every parameter and buffer of the model must be found) and
-writes ``state_dict`` + ``meta`` (with the IC pattern record).
+writes ``state_dict`` + ``meta`` (with the IC pattern record). A failure ends
+with one ``ERROR: <file>: <problem>`` line on stderr and exit status 1;
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ import re
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ['convert_ae_head', 'convert_bottomup_model', 'is_bottomup_0x', 'AE_HEAD_PREFIX_0X',
-           'AE_HEAD_PREFIX']
+from ..utils.cli import ToolError, add_debug_arg, require_file, run_cli
+
+__all__ = ['convert_ae_head', 'convert_bottomup_model', 'convert_file', 'is_bottomup_0x',
+           'AE_HEAD_PREFIX_0X', 'AE_HEAD_PREFIX']
 
 AE_HEAD_PREFIX_0X = 'keypoint_head.'
 AE_HEAD_PREFIX = 'head.'
@@ -140,8 +144,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('config', help='the pose config the model is evaluated with (configs/pose/...)')
     parser.add_argument('src', help='the MMPose 0.x checkpoint (backbone.* and keypoint_head.* entries)')
     parser.add_argument('dst', help='where to write the converted checkpoint')
+    add_debug_arg(parser)
     args = parser.parse_args(argv)
+    return run_cli(lambda: convert_file(args.config, args.src, args.dst), args.debug,
+                   files=[args.config, args.src])
 
+
+def convert_file(config: str, src: str, dst: str) -> int:
+    """Build ``config``'s model, convert the 0.x checkpoint ``src`` into it, write ``dst``.
+
+    Raises:
+        ToolError: a missing file, a checkpoint without an MMPose 0.x head, or
+            one that does not fit the model (the one line the user sees).
+    """
     import torch
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
@@ -151,24 +166,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from mmicconv.checkpoint.convert import load_state_dict_safely
     from mmicconv.checkpoint.record import add_record
 
-    cfg = Config.fromfile(args.config)
+    require_file(config, 'config')
+    require_file(src, 'checkpoint')
+    cfg = Config.fromfile(config)
     cfg.model.backbone.init_cfg = None
     with DefaultScope.overwrite_default_scope('mmpose'):
         model = MODELS.build(cfg.model)
-    print(f'loading {args.src} (weights_only=True)')
-    state = load_state_dict_safely(args.src)
+    print(f'loading {src} (weights_only=True)')
+    state = load_state_dict_safely(src)
     if not is_bottomup_0x(state):
-        print(f'ERROR: {args.src}: no keypoint_head.* entries (not an MMPose 0.x bottom-up checkpoint)',
-              file=sys.stderr)
-        return 1
+        raise ToolError(f'{src}: no keypoint_head.* entries (not an MMPose 0.x bottom-up checkpoint)')
     try:
         converted = convert_bottomup_model(state, model)
-    except (ValueError, RuntimeError) as err:
-        print(f'ERROR: {args.src}: {" ".join(str(err).split())[:800]}', file=sys.stderr)
-        return 1
-    meta = dict(source=str(args.src), config=str(args.config), converted_from='mmpose 0.x bottom-up AE')
-    torch.save(add_record(dict(state_dict=converted, meta=meta), model), args.dst)
-    print(f'wrote {args.dst}: {len(converted)} tensors (backbone and head), loaded strictly')
+    except (ValueError, RuntimeError) as err:  # the whole load_state_dict report, on one line
+        raise ToolError(f'{src}: {" ".join(str(err).split())[:800]}') from err
+    meta = dict(source=str(src), config=str(config), converted_from='mmpose 0.x bottom-up AE')
+    torch.save(add_record(dict(state_dict=converted, meta=meta), model), dst)
+    print(f'wrote {dst}: {len(converted)} tensors (backbone and head), loaded strictly')
     return 0
 
 

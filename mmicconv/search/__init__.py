@@ -5,8 +5,9 @@
   (:func:`select_dilations`, exact and statistical).
 * :mod:`.export`: pattern JSON and inherited IC-ResNet weights
   (:func:`export_ic_state_dict`).
-* :mod:`.backbones`: ``SupernetResNet`` / ``SupernetResNetV1d`` in the mmdet
-  and mmpose registries (when installed).
+* :mod:`.backbones`: ``SupernetResNet`` / ``SupernetResNetV1d`` in the registry
+  of every installed framework of the table (:mod:`mmicconv.models.frameworks`),
+  as attributes of its module (``mmicconv.models.mmdet_backbones``).
 
 ``tools/search_dilation.py`` drives all of it from an IC config; see docs/search.md.
 """

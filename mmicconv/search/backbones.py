@@ -1,17 +1,21 @@
 """``SupernetResNet`` / ``SupernetResNetV1d``: the search supernet as config backbones.
 
-Registered in ``mmdet.registry.MODELS`` and ``mmpose.registry.MODELS`` (each
-only when installed) by ``import mmicconv.search``; a config uses them with
+``import mmicconv.search`` makes ``Supernet<Base>`` (:class:`SupernetResNetMixin` +
+the upstream ``Base``) for each ungrouped backbone of every installed framework of
+the framework table (:mod:`mmicconv.models.frameworks`) and registers it in that
+framework's ``MODELS``. Each class is an attribute of the framework's module, beside
+its IC classes (``mmicconv.models.mmdet_backbones.SupernetResNet``), so it pickles;
+unpickling one imports :mod:`mmicconv.search` itself. A config uses them with
 ``custom_imports=dict(imports=['mmicconv', 'mmicconv.search'])``, which
 ``tools/search_dilation.py`` adds itself.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from typing import List
 
+from ..models.factory import define_classes
+from ..models.frameworks import import_framework_modules
 from .supernet import INIT_MODES, convert_to_supernet, supernet_sites
 
 __all__ = ['SupernetResNetMixin', 'register_supernet_backbones']
@@ -54,30 +58,16 @@ class SupernetResNetMixin:
                 conv.centre_after_init_()
 
     def train(self, mode: bool = True):
+        """Upstream ``train``, returning ``self`` (mmdet's ResNet returns None)."""
         super().train(mode)
         return self
 
 
-_FRAMEWORKS = {'mmdet': 'mmdet.models.backbones', 'mmpose': 'mmpose.models.backbones'}
-_BASES = ('ResNet', 'ResNetV1d')
-
-
 def register_supernet_backbones() -> List[str]:
-    """Register ``Supernet<Base>`` for each base in every installed framework; returns them."""
+    """Define and register ``Supernet<Base>`` for each ungrouped backbone of every installed
+    framework of the table, as attributes of its module; returns ``'<package>.<class>'`` of each."""
     done = []
-    for framework, backbones in _FRAMEWORKS.items():
-        if importlib.util.find_spec(framework) is None:
-            continue
-        registry = importlib.import_module(f'{framework}.registry').MODELS
-        module = importlib.import_module(backbones)
-        for base_name in _BASES:
-            name = f'Supernet{base_name}'
-            if name not in registry.module_dict:
-                base = getattr(module, base_name)
-                cls = type(name, (SupernetResNetMixin, base),
-                           {'__doc__': f'{base_name} of {framework} as an EDO search supernet.\n\n'
-                                       + (SupernetResNetMixin.__doc__ or ''),
-                            '__module__': __name__, '__qualname__': name})
-                registry.register_module(module=cls)
-            done.append(f'{framework}.{name}')
+    for row, module in import_framework_modules('its supernets (SupernetResNet & co.) are'):
+        names = define_classes(vars(module), row, SupernetResNetMixin, 'Supernet', row.search_backbones)
+        done += [f'{row.package}.{name}' for name in names]
     return done

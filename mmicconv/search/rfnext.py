@@ -33,6 +33,8 @@ import torch.nn as nn
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from ..utils.model import unwrap_model
+
 __all__ = ['RFSearchRunner', 'distributed_names', 'rfsearch_hooks']
 
 _PREFIX = 'module.'
@@ -65,7 +67,7 @@ class RFSearchRunner(Runner):
         hooks = rfsearch_hooks(self.hooks)
         if not hooks:
             raise ValueError("runner_type='RFSearchRunner' needs an RFSearchHook in custom_hooks")
-        model = self.model.module if hasattr(self.model, 'module') else self.model
+        model = unwrap_model(self.model)
         for hook in hooks:
             if hook.config.get('structure'):
                 hook.config['structure'] = distributed_names(hook.config['structure'])

@@ -14,20 +14,19 @@ The covered convs are the ones :func:`mmicconv.models.ic_conv_sites` yields
 
 from __future__ import annotations
 
-import re
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
 from ..models import ic_conv_sites
+from ..models.ic_resnet import block_conv_slots
 from ..ops import ICConv2d
 
 __all__ = ['SupernetConv2d', 'convert_to_supernet', 'supernet_sites', 'candidate_dilations',
            'candidate_taps', 'candidate_mask', 'restrict_to_taps_']
 
 INIT_MODES = ('centre', 'scratch')
-_BLOCK_NAME = re.compile(r'(^|\.)layer\d+\.\d+$')
 
 
 def candidate_dilations(d_max: int) -> List[Tuple[int, int]]:
@@ -122,14 +121,11 @@ class SupernetConv2d(nn.Conv2d):
 
 
 def supernet_sites(model: nn.Module) -> Iterator[Tuple[str, nn.Module, str]]:
-    """``(qualified_name, block, attribute)`` of each SupernetConv2d, in network (pattern) order:
-    blocks ``layer{i}.{j}`` as registered, Bottleneck ``conv2`` or BasicBlock ``conv1``, ``conv2``."""
-    for name, block in model.named_modules():
-        if not _BLOCK_NAME.search(name):
-            continue
-        for attr in (('conv2',) if hasattr(block, 'conv3') else ('conv1', 'conv2')):
-            if isinstance(getattr(block, attr, None), SupernetConv2d):
-                yield f'{name}.{attr}', block, attr
+    """``(qualified_name, block, attribute)`` of each SupernetConv2d, in network (pattern) order
+    (the slots of :func:`mmicconv.models.ic_resnet.block_conv_slots`)."""
+    for name, block, attr in block_conv_slots(model):
+        if isinstance(getattr(block, attr, None), SupernetConv2d):
+            yield name, block, attr
 
 
 def convert_to_supernet(model: nn.Module, d_max: int = 4, init: str = 'centre') -> List[str]:

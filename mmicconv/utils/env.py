@@ -2,7 +2,8 @@
 
 Built on mmengine's ``collect_env`` (Python, torch, CUDA, compilers, ...),
 extended with the OpenMMLab packages, whether mmcv's ops are compiled, the
-IC conv strategies and compiled kernels, and the registries ``ICResNet`` is in.
+IC conv strategies and compiled kernels, and the registries ``ICResNet`` is in (one per row of the
+framework table, :mod:`mmicconv.models.frameworks`).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ def collect_env() -> Dict[str, str]:
     from mmengine.utils.dl_utils import collect_env as mmengine_env
 
     import mmicconv
+    from mmicconv.models.frameworks import FRAMEWORKS
     from mmicconv.ops import available_strategies
     info = OrderedDict(mmengine_env())
     info['mmicconv'] = mmicconv.__version__
-    for name in ('mmcv', 'mmdet', 'mmpose', 'numpy', 'xtcocotools', 'pycocotools'):
+    for name in ('mmcv', *FRAMEWORKS, 'numpy', 'xtcocotools', 'pycocotools'):
         try:
             info[name] = getattr(importlib.import_module(name), '__version__', 'installed')
         except ImportError:
@@ -43,13 +45,13 @@ def collect_env() -> Dict[str, str]:
     error = extension_error()
     info['mmicconv compiled kernels'] = 'built' if error is None else f'missing: {error}'
     registries = []
-    for framework in ('mmdet', 'mmpose'):
+    for row in FRAMEWORKS.values():
         try:
-            models = importlib.import_module(f'{framework}.registry').MODELS
+            models = importlib.import_module(row.registry).MODELS
         except ImportError:
             continue
         if 'ICResNet' in models.module_dict:
-            registries.append(f'{framework}.registry.MODELS')
+            registries.append(f'{row.registry}.MODELS')
     info['ICResNet registered in'] = ', '.join(registries) or 'none'
     return info
 

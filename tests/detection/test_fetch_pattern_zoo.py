@@ -152,7 +152,7 @@ def test_download_path_offline_good_wrong_and_missing(tmp_path):
     assert hashlib.sha256(altered).hexdigest() in proc.stderr
     assert 'detection/absent.json: download of file://' in proc.stderr
     assert sorted(p.name for p in (dest / 'detection').iterdir()) == ['good.json']
-    assert 'ERROR 2 file(s) failed: detection/altered.json, detection/absent.json' in proc.stderr
+    assert 'ERROR: 2 file(s) failed: detection/altered.json, detection/absent.json' in proc.stderr
 
 
 def test_download_path_offline_published_files(tmp_path):

@@ -79,7 +79,7 @@ def test_convert_refuses_unknown_or_misfitting_heads():
         convert_ae_head({k: v for k, v in state.items() if 'final' not in k})
 
 
-def test_whole_r50_model_from_a_0x_checkpoint(tmp_path):
+def test_whole_r50_model_from_a_0x_checkpoint(tmp_path, capsys):
     """The command line: backbone.* and keypoint_head.* of a 0.x R50 model ->
     a checkpoint whose state loads strictly into the config's model and
     carries the 0.x tensors unchanged."""
@@ -102,4 +102,11 @@ def test_whole_r50_model_from_a_0x_checkpoint(tmp_path):
                        state['keypoint_head.deconv_layers.4.running_var'])
     # a checkpoint without the head is refused with a message, not half converted
     torch.save({'state_dict': {k: v for k, v in state.items() if k.startswith('backbone.')}}, src)
+    capsys.readouterr()
     assert main([str(R50), str(src), str(dst)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'ERROR: {src}: no keypoint_head.* entries (not an MMPose 0.x bottom-up checkpoint)')
+    # a missing checkpoint: one line, before the model is built
+    assert main([str(R50), str(tmp_path / 'gone.pth'), str(dst)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f'ERROR: {tmp_path / "gone.pth"}: checkpoint file not found')

@@ -12,8 +12,8 @@ from mmengine.config import Config
 from tool_helpers import make_toy_workspace, run, tool
 
 import mmicconv  # noqa: F401
-from mmicconv.pattern import Pattern
 from mmicconv.checkpoint.record import RECORD_KEY
+from mmicconv.pattern import Pattern
 
 pytestmark = pytest.mark.e2e
 

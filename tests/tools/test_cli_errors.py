@@ -17,6 +17,8 @@ import torch
 from conftest import REPO
 from tool_helpers import run, tool
 
+from mmicconv.models.arch import ARCHS
+
 TOY_FASTER = REPO / 'configs' / 'toy' / 'faster-rcnn_ic-r50_fpn_toy.py'
 TOY_PATTERN = REPO / 'pattern_zoo' / 'toy' / 'ic_resnet50_toy.json'
 
@@ -118,11 +120,9 @@ def test_checkpoint_of_another_pattern(ws, tool_name):
     other = [dict(e) for e in entries]
     other[0] = {'(0, 0)': sum(entries[0].values())}
     layers = {}
-    for index, entry in enumerate(other):
-        stage, block = _site(index)
-        layers[f'backbone.layer{stage}.{block}.conv2'] = [
-            [int(k.strip('()').split(',')[0]) + 1, int(k.strip('()').split(',')[1]) + 1, n]
-            for k, n in entry.items() if n]
+    for name, entry in zip(ARCHS[50].ic_conv_names('backbone.'), other):
+        layers[name] = [[int(k.strip('()').split(',')[0]) + 1, int(k.strip('()').split(',')[1]) + 1, n]
+                        for k, n in entry.items() if n]
     path = ws / 'other_pattern.pth'
     torch.save({'state_dict': {'backbone.conv1.weight': torch.zeros(64, 3, 7, 7)},
                 'meta': {'ic_pattern': {'version': 1, 'layers': layers, 'patterns': []}}}, path)
@@ -134,15 +134,6 @@ def test_checkpoint_of_another_pattern(ws, tool_name):
     assert line.startswith(f'ERROR: {path} was trained with another IC pattern than the model: '
                            'first difference at backbone.layer1.0.conv2: checkpoint dilations (1,1)x64, '
                            'model dilations (1,1)x32 (1,2)x8 (2,1)x8 (2,2)x16'), line
-
-
-def _site(index: int):
-    blocks = (3, 4, 6, 3)
-    for stage, count in enumerate(blocks, start=1):
-        if index < count:
-            return stage, index
-        index -= count
-    raise IndexError(index)
 
 
 # ------------------------------------------------------------------ convert_checkpoint.py
@@ -173,3 +164,21 @@ def test_plot_pattern_errors(ws, pattern, expected):
     line = run_failing(tool('plot_pattern.py') + [pattern, '--out', ws / 'x.png'], ws)
     assert expected in line, line
     assert not (ws / 'x.png').exists()
+
+
+# ------------------------------------------------------------------ the generators and the zoo fetcher
+@pytest.mark.parametrize('tool_name, out_arg', [
+    ('make_toy_pattern.py', 'x.json'),
+    ('make_toy_coco.py', 'toy_coco'),
+])
+def test_generator_with_an_unwritable_output(ws, tool_name, out_arg):
+    """``--out`` below a file: the folder cannot be made; the line names the path and the OS error."""
+    out = ws / 'bad_json.json' / out_arg
+    line = run_failing(tool(tool_name) + ['--out', out], ws)
+    assert str(ws / 'bad_json.json') in line and ('Not a directory' in line or 'File exists' in line), line
+
+
+def test_fetch_pattern_zoo_with_a_missing_manifest(ws):
+    line = run_failing(tool('fetch_pattern_zoo.py') + ['--manifest', ws / 'gone.json', '--dest', ws / 'zoo'],
+                       ws)
+    assert line == f'ERROR: {ws / "gone.json"}: manifest file not found'

@@ -12,8 +12,8 @@ import torch
 from conftest import REPO, build_model, reference_file
 
 import mmicconv  # noqa: F401
-from mmicconv.pattern import Pattern
 from mmicconv.checkpoint.record import PatternMismatchError
+from mmicconv.pattern import Pattern
 
 TOOL = REPO / 'tools' / 'convert_checkpoint.py'
 
