@@ -27,6 +27,14 @@ from mmicconv.pose import (
 CODEC = dict(input_size=(128, 128), heatmap_size=(32, 32), sigma=2)
 
 
+@pytest.fixture(autouse=True)
+def _mmpose_scope():
+    """Heads build their losses from the current default scope; an mmengine Runner made by an
+    earlier test in the same process leaves it at 'mmengine', where mmpose's losses are absent."""
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        yield
+
+
 def _pipeline(codec_type: str, mask_type: str = 'TrainableBottomupGetHeatmapMask'):
     with DefaultScope.overwrite_default_scope('mmpose'):
         return Compose([
