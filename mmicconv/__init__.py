@@ -13,12 +13,18 @@ Layout: ``ops`` (the IC conv), ``pattern`` (the pattern format), ``models``
 pieces for MMPose), ``utils`` (CLI contract, environment report).
 """
 
-from . import engine  # noqa: F401  (registers the hooks, loop and model wrapper)
-from .checkpoint.safety import allow_mmengine_checkpoints
-from .ops import ICConv2d
-from .pattern import ConvPattern, DilationGroup, Pattern, PatternError
-from .registry import register_all
-from .version import __version__
+# First: PyPI's torchvision does not load its ops beside this CPU torch; mmdet imports mmpretrain,
+# which imports torchvision (see mmicconv/utils/torchvision_ops.py).
+from .utils.torchvision_ops import declare_torchvision_ops
+
+declare_torchvision_ops()
+
+from . import engine  # noqa: E402,F401  (registers the hooks, loop and model wrapper)
+from .checkpoint.safety import allow_mmengine_checkpoints  # noqa: E402
+from .ops import ICConv2d  # noqa: E402
+from .pattern import ConvPattern, DilationGroup, Pattern, PatternError  # noqa: E402
+from .registry import register_all  # noqa: E402
+from .version import __version__  # noqa: E402
 
 allow_mmengine_checkpoints()
 REGISTERED_FRAMEWORKS = register_all()

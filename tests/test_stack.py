@@ -9,6 +9,8 @@ import textwrap
 import pytest
 import torch
 
+from mmicconv.models.frameworks import FRAMEWORKS
+
 
 def test_nms_on_hand_checkable_boxes():
     from mmcv.ops import nms
@@ -50,13 +52,15 @@ def test_framework_stack_imports():
 
 BLOCK_IMPORT = textwrap.dedent('''
     import importlib.abc, sys
+    BLOCKED = {blocked!r}
     class Block(importlib.abc.MetaPathFinder):
-        # mmpose 1.3.2's own models package imports mmdet (rtmo_head); that
-        # import is let through, every other one (mmicconv's) is blocked.
+        # The frameworks import each other (mmpose's rtmo_head imports mmdet, mmdet imports
+        # mmpretrain when present); those imports are let through, every other one (mmicconv's)
+        # is blocked.
         def find_spec(self, name, path=None, target=None):
-            if name == {blocked!r} or name.startswith({blocked!r} + '.'):
+            if name.split('.')[0] in BLOCKED:
                 frames = [f.f_code.co_filename for f in _frames()]
-                if not any('/mmpose/' in f for f in frames):
+                if not any(f'/{{package}}/' in f for f in frames for package in {packages!r}):
                     raise ImportError('blocked ' + name)
     def _frames():
         frame = sys._getframe()
@@ -65,7 +69,7 @@ BLOCK_IMPORT = textwrap.dedent('''
             frame = frame.f_back
     sys.meta_path.insert(0, Block())
     import importlib.util
-    importlib.util.find_spec = (lambda f: lambda name, *a: None if name == {blocked!r} else f(name, *a))(
+    importlib.util.find_spec = (lambda f: lambda name, *a: None if name in BLOCKED else f(name, *a))(
         importlib.util.find_spec)
     import mmicconv
     print(','.join(mmicconv.REGISTERED_FRAMEWORKS))
@@ -73,13 +77,14 @@ BLOCK_IMPORT = textwrap.dedent('''
     pattern = [{{'(1, 1)': 64 * 2 ** (i // 4)}} for i in range(16)]
     m = MODELS.build(dict(type='ICResNet', depth=18, pattern=pattern))
     print(type(m).__module__)
-    assert 'mmicconv.models.{blocked}_backbones' not in sys.modules
+    assert not any(f'mmicconv.models.{{package}}_backbones' in sys.modules for package in BLOCKED)
 ''')
 
 
-@pytest.mark.parametrize('present,blocked', [('mmdet', 'mmpose'), ('mmpose', 'mmdet')])
-def test_import_with_one_framework_only(present, blocked):
-    code = BLOCK_IMPORT.format(present=present, blocked=blocked)
+@pytest.mark.parametrize('present', list(FRAMEWORKS))
+def test_import_with_one_framework_only(present):
+    blocked = tuple(package for package in FRAMEWORKS if package != present)
+    code = BLOCK_IMPORT.format(present=present, blocked=blocked, packages=tuple(FRAMEWORKS))
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.split()

@@ -28,9 +28,12 @@ fingerprint() {
 
 check_stack() {
   "$venv/bin/python" - <<'PY'
+import mmicconv  # first: it makes PyPI's torchvision importable (mmicconv/utils/torchvision_ops.py)
 import torch
 from mmcv.ops import nms
-import mmdet, mmpose, mmengine, mmicconv  # noqa: F401
+import mmdet, mmpose, mmpretrain, mmengine  # noqa: F401
+from mmpretrain.registry import MODELS as CLS_MODELS
+assert 'ICResNet' in CLS_MODELS.module_dict, 'mmicconv did not register ICResNet in mmpretrain'
 
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]])
 scores = torch.tensor([0.9, 0.8, 0.7])
@@ -40,7 +43,8 @@ from mmicconv.ops.extension import extension_error
 error = extension_error()
 print('[install] compiled IC conv kernels: ' + ('built' if error is None else f'MISSING: {error}'))
 print(f'[install] stack OK: torch {torch.__version__}, mmcv ops compiled, '
-      f'mmdet {mmdet.__version__}, mmpose {mmpose.__version__}, mmicconv {mmicconv.__version__}')
+      f'mmdet {mmdet.__version__}, mmpose {mmpose.__version__}, mmpretrain {mmpretrain.__version__}, '
+      f'mmicconv {mmicconv.__version__}')
 PY
 }
 
@@ -100,6 +104,10 @@ say "mmpose without its chumpy/torchvision requirements (pip then reports that m
 say "  \"requires chumpy/torchvision, which is not installed\": expected, both are unused)"
 pipc -q --no-deps mmpose
 pipc -q json-tricks munkres
+say "mmpretrain and torchvision without their torch requirement (PyPI's torchvision pulls a CUDA"
+say "  torch; mmicconv makes this one import beside the CPU torch, its compiled ops unavailable)"
+pipc -q --no-deps mmpretrain torchvision
+pipc -q einops mat4py modelindex model-index rich importlib-metadata
 say "mmicconv (editable, compiling its C++ kernels: about 1 min) and test tools (pytest, ruff, onnx, onnxruntime)"
 rm -f "$repo"/mmicconv/_C*.so
 pipc -q --no-deps --no-build-isolation -e "$repo" >"$log_dir/mmicconv-build.log" 2>&1 \

@@ -1,7 +1,8 @@
 """Environment report: ``python -m mmicconv.utils.env``.
 
 Built on mmengine's ``collect_env`` (Python, torch, CUDA, compilers, ...),
-extended with the OpenMMLab packages, whether mmcv's ops are compiled, the
+extended with the OpenMMLab packages, whether mmcv's ops are compiled, whether
+torchvision's are (or only mmicconv's stand-in, :mod:`mmicconv.utils.torchvision_ops`), the
 IC conv strategies and compiled kernels, and the registries ``ICResNet`` is in (one per row of the
 framework table, :mod:`mmicconv.models.frameworks`).
 """
@@ -40,6 +41,8 @@ def collect_env() -> Dict[str, str]:
         except ImportError:
             info[name] = 'not installed'
     info['mmcv ops'] = _mmcv_ops_status()
+    from .torchvision_ops import torchvision_ops_status
+    info['torchvision ops'] = torchvision_ops_status()
     info['IC conv strategies'] = ', '.join(available_strategies())
     from mmicconv.ops.extension import extension_error
     error = extension_error()

@@ -8,23 +8,19 @@ from conftest import build_model, reference_file
 from mmengine.utils import import_modules_from_strings
 
 from mmicconv.models import convert_to_ic, ic_conv_sites
+from mmicconv.models.frameworks import get_framework, installed_frameworks
 from mmicconv.ops import ICConv2d
 from mmicconv.pattern import PatternError
 
-FRAMEWORKS = ['mmdet', 'mmpose']
+FRAMEWORKS = [row.package for row in installed_frameworks()]
 
 
 def upstream(framework: str):
     """(upstream ResNet class, ICResNet class, registry) of a framework."""
     import_modules_from_strings(['mmicconv'])
-    if framework == 'mmdet':
-        from mmdet.models.backbones import ResNet
-        from mmdet.registry import MODELS
-    else:
-        from mmpose.models.backbones import ResNet
-        from mmpose.registry import MODELS
-
-    return ResNet, MODELS.get('ICResNet'), MODELS
+    row = get_framework(framework)
+    resnet, models = import_modules_from_strings([row.upstream, row.registry])
+    return resnet.ResNet, models.MODELS.get('ICResNet'), models.MODELS
 
 
 def uniform_pattern(depth: int, key: str = '(0, 0)') -> list:
