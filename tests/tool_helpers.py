@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+import torch
 from conftest import REPO
+
+from mmicconv.pattern import Pattern
 
 
 def run(cmd: Sequence, cwd: Path, timeout: int = 900,
@@ -68,3 +71,17 @@ def train_log_records(work_dir: Path) -> list:
             if 'lr' in record and 'iter' in record:
                 records.append(record)
     return records
+
+
+def published_layout(model, pattern: Pattern, prefix: str = '') -> dict:
+    """Split each IC conv weight into conv_list.{k} pieces, as the paper's code saves them."""
+    state = {}
+    sites = iter(pattern)
+    for key, value in model.state_dict().items():
+        if key.endswith('conv2.weight') and key.startswith('layer'):
+            sizes = [g.channels for g in next(sites).groups]
+            for k, piece in enumerate(torch.split(value, sizes)):
+                state[f'{prefix}{key[:-len("weight")]}conv_list.{k}.weight'] = piece.clone()
+        else:
+            state[prefix + key] = value.clone()
+    return state

@@ -7,6 +7,11 @@ Examples::
     python tools/convert_checkpoint.py ckpt/detection/r50_imagenet_retrain/ckpt.pth.tar \\
         checkpoints/ic-r50-k9_det_imagenet.pth --pattern detection/ic_resnet50_k9.json
 
+    # the same as a whole MMPretrain ImageNet classifier (backbone.* and head.fc.*), for
+    # mmpretrain's tools/test.py and ImageClassificationInferencer
+    python tools/convert_checkpoint.py ckpt/detection/r50_imagenet_retrain/ckpt.pth.tar \
+        checkpoints/ic-r50-k9-det_in1k.pth --pattern detection/ic_resnet50_k9.json --classifier
+
     # MMPose 0.x pose checkpoint (backbone.* prefix; the head is dropped)
     python tools/convert_checkpoint.py ckpt/human_pose/ic_res50_k13_coco_640x640_lr0.001/ckpt.pth \\
         checkpoints/ic-r50-k13_pose_backbone.pth --pattern human_pose/ic_resnet50_k13.json
@@ -16,6 +21,14 @@ The input is read with ``torch.load(weights_only=True)``. The output holds
 ``meta``, including the pattern record ``meta['ic_pattern']``
 (:mod:`mmicconv.checkpoint.record`), so a model built with another pattern
 refuses it; use it with ``init_cfg=dict(type='Pretrained', checkpoint=...)``.
+
+With ``--classifier`` the ImageNet classifier is kept: the output is a whole
+MMPretrain ``ImageClassifier`` (``backbone.*``, and ``fc.*`` as ``head.fc.*``;
+global average pooling between them, which equals the paper's ``AvgPool2d(7)``
+at 224x224), checked by loading it into one built from MMPretrain's registry.
+Its pattern record names ``backbone.layer1.0.conv2`` & co., so a detector or
+pose model initialised from it with ``init_cfg=dict(type='Pretrained',
+prefix='backbone.', checkpoint=...)`` is checked against the same pattern.
 
 The depth is inferred from the pattern length (the stage table of
 :mod:`mmicconv.models.arch`) unless ``--depth`` is given. The conversion is
@@ -27,7 +40,9 @@ refused with one error line.
 
 Exit status 1, with one ``ERROR: <file>: <problem>`` line on stderr, when a
 file is missing or unreadable, the pattern is malformed, the checkpoint has
-no tensors, does not fit the pattern, or keys are missing; ``--debug`` shows
+no tensors, does not fit the pattern, or keys are missing; with
+``--classifier``, when the checkpoint has no ``fc``, its class count differs
+from ``--num-classes`` or its ``fc`` does not fit the backbone; ``--debug`` shows
 the traceback instead.
 """
 
@@ -44,7 +59,9 @@ import torch
 
 from mmicconv.checkpoint import (
     CheckpointMismatchError,
+    classifier_state,
     extract_backbone_state,
+    extract_fc_state,
     load_state_dict_safely,
     merge_conv_lists,
 )
@@ -62,6 +79,9 @@ from mmicconv.models.arch import archs_for_entries, describe_entry_count
 from mmicconv.pattern import Pattern, PatternError
 from mmicconv.utils.cli import ToolError, add_debug_arg, require_file, run_cli
 from mmicconv.version import __version__
+
+#: The framework whose ImageClassifier ``--classifier`` builds.
+CLASSIFIER_FRAMEWORK = 'mmpretrain'
 
 #: --arch -> the IC backbone config (mmicconv's argument names, see Framework.arg).
 BACKBONES = {'resnet': dict(type='ICResNet'),
@@ -82,12 +102,26 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f'the framework ({", ".join(FRAMEWORKS)}) whose IC backbone is built to check '
                              'the conversion; default: the first installed one, in that order. The output '
                              'is the same for all')
+    parser.add_argument('--classifier', action='store_true',
+                        help='keep the ImageNet classifier: write a whole MMPretrain ImageClassifier '
+                             '(backbone.*, head.fc.*); needs mmpretrain')
+    parser.add_argument('--num-classes', type=int, default=None,
+                        help='with --classifier: the class count the head must have (default: what the '
+                             "checkpoint's fc has); a checkpoint with another count is refused")
     add_debug_arg(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.num_classes is not None and not args.classifier:
+        parser.error('--num-classes needs --classifier')
+    return args
 
 
-def pick_framework(name: Optional[str]) -> Framework:
-    """The ``--framework`` row: the named one, else the first installed one in table order."""
+def pick_framework(name: Optional[str], classifier: bool = False) -> Framework:
+    """The ``--framework`` row: the named one, else the first installed one in table order
+    (``mmpretrain`` with ``--classifier``, whose ImageClassifier only MMPretrain has)."""
+    if classifier:
+        if name not in (None, CLASSIFIER_FRAMEWORK):
+            raise ToolError(f'--classifier builds an MMPretrain ImageClassifier; --framework {name} cannot')
+        name = CLASSIFIER_FRAMEWORK
     if name is None:
         installed = installed_frameworks()
         if not installed:
@@ -101,12 +135,38 @@ def pick_framework(name: Optional[str]) -> Framework:
 
 def build_backbone(cfg: dict, framework: Framework) -> torch.nn.Module:
     """Build an IC backbone (``cfg`` in mmicconv's argument names) from ``framework``'s registry."""
+    return _build(framework.backbone_cfg(**cfg), framework)
+
+
+def build_classifier(backbone: dict, num_classes: int, in_channels: int,
+                     framework: Framework) -> torch.nn.Module:
+    """An MMPretrain ``ImageClassifier``: the IC backbone (its last stage), global average
+    pooling, and a linear head of ``num_classes`` (as mmpretrain's ResNet ImageNet configs)."""
+    cfg = dict(type='ImageClassifier', backbone=framework.backbone_cfg(**backbone),
+               neck=dict(type='GlobalAveragePooling'),
+               head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=in_channels))
+    return _build(cfg, framework)
+
+
+def _build(cfg: dict, framework: Framework) -> torch.nn.Module:
     from mmengine.registry import DefaultScope
 
     import mmicconv  # noqa: F401  (registers the backbones)
     registry = importlib.import_module(framework.registry).MODELS
     with DefaultScope.overwrite_default_scope(framework.package):
-        return registry.build(framework.backbone_cfg(**cfg))
+        return registry.build(cfg)
+
+
+def fc_shape(fc: dict, src: str, num_classes: Optional[int]) -> tuple:
+    """``(classes, features)`` of the checkpoint's ``fc``; refuses a missing one or another count."""
+    weight = fc.get('weight')
+    if weight is None or weight.dim() != 2:
+        raise ToolError(f'{src}: no ImageNet classifier (fc.weight) in the checkpoint; convert it without '
+                        '--classifier for the backbone alone')
+    classes, features = (int(n) for n in weight.shape)
+    if num_classes is not None and num_classes != classes:
+        raise ToolError(f'{src}: its classifier has {classes} classes, --num-classes asks for {num_classes}')
+    return classes, features
 
 
 def infer_depth(pattern: Pattern) -> int:
@@ -121,15 +181,27 @@ def infer_depth(pattern: Pattern) -> int:
 def convert(args: argparse.Namespace) -> int:
     """The conversion; returns the exit status (errors are raised, :func:`run_cli` prints them)."""
     require_file(args.src, 'checkpoint')
-    framework = pick_framework(args.framework)
+    framework = pick_framework(args.framework, args.classifier)
     pattern = Pattern.load(args.pattern, search_dirs=pattern_search_dirs())
     depth = args.depth or infer_depth(pattern)
-    model = build_backbone(dict(BACKBONES[args.arch], depth=depth, pattern=pattern), framework)
+    backbone_cfg = dict(BACKBONES[args.arch], depth=depth, pattern=pattern)
+    backbone = model = build_backbone(backbone_cfg, framework)
     conv_names = [name for name, _, _ in ic_conv_sites(model)]
 
     print(f'loading {args.src} (weights_only=True)')
-    state, dropped = extract_backbone_state(read_checkpoint(args.src))
+    published = read_checkpoint(args.src)
+    state, dropped = extract_backbone_state(published)
     state, merged = merge_conv_lists(state, pattern, conv_names)
+    if args.classifier:
+        classes, features = fc_shape(extract_fc_state(published), args.src, args.num_classes)
+        last_stage = _last_stage_channels(backbone)
+        if features != last_stage:
+            raise CheckpointMismatchError(f'{args.src}: its fc takes {features} features, the last stage '
+                                          f'of IC-ResNet-{depth} gives {last_stage}')
+        model = build_classifier(backbone_cfg, classes, features, framework)
+        state = classifier_state(state, extract_fc_state(published))
+        dropped = [key for key in dropped if not key.replace('module.', '', 1).startswith('fc.')]
+        print(f'keeping the classifier: {classes} classes (head.fc), an MMPretrain ImageClassifier')
     print(f'merged the conv_list pieces of {len(merged)} IC convs into single weights')
     if dropped:
         print(f'dropped {len(dropped)} non-backbone keys: {_short(dropped)}')
@@ -152,6 +224,8 @@ def convert(args: argparse.Namespace) -> int:
     Path(args.dst).parent.mkdir(parents=True, exist_ok=True)
     meta = dict(source=str(args.src), pattern=pattern.source, depth=depth, arch=args.arch,
                 mmicconv_version=__version__)
+    if args.classifier:
+        meta.update(model='ImageClassifier', num_classes=classes)
     torch.save(add_record(dict(state_dict=model.state_dict(), meta=meta), model), args.dst)
     print(f'wrote {args.dst}: {len(state)} tensors, no missing keys')
     return 0
@@ -172,6 +246,12 @@ def read_checkpoint(path: str):
     except Exception as err:  # noqa: BLE001  (torch raises many types for a file that is no checkpoint)
         raise CheckpointMismatchError(f'{path}: not a PyTorch checkpoint ({type(err).__name__}: '
                                       f'{" ".join(str(err).split())[:200]})') from err
+
+
+def _last_stage_channels(backbone: torch.nn.Module) -> int:
+    """Output channels of the backbone's last residual stage."""
+    stage = getattr(backbone, backbone.res_layers[-1])
+    return int(stage[-1].conv3.out_channels if hasattr(stage[-1], 'conv3') else stage[-1].conv2.out_channels)
 
 
 def _short(keys, limit: int = 5) -> str:

@@ -5,7 +5,9 @@ pattern record in ``meta`` (``record``) and mmengine checkpoints under torch's
 from .convert import (
                       CheckpointMismatchError,
                       ConversionReport,
+                      classifier_state,
                       extract_backbone_state,
+                      extract_fc_state,
                       load_state_dict_safely,
                       merge_conv_lists,
 )
@@ -22,7 +24,8 @@ from .record import (
 )
 from .safety import allow_mmengine_checkpoints
 
-__all__ = ['CheckpointMismatchError', 'ConversionReport', 'extract_backbone_state', 'load_state_dict_safely',
+__all__ = ['CheckpointMismatchError', 'ConversionReport', 'classifier_state', 'extract_backbone_state',
+           'extract_fc_state', 'load_state_dict_safely',
            'merge_conv_lists', 'RECORD_KEY', 'CheckpointFitError', 'PatternMismatchError', 'add_record',
            'build_record', 'check_fits_model', 'check_pretrained', 'check_record', 'state_dict_of',
            'allow_mmengine_checkpoints']

@@ -11,7 +11,9 @@ Published layouts (see the README, "Checkpoints"):
 
 The converted checkpoint is ``{'state_dict': backbone_weights, 'meta': ...}``
 with ICConv2d's single ``weight`` per conv and backbone-relative names, as
-``init_cfg=dict(type='Pretrained', checkpoint=...)`` of ``ICResNet`` expects.
+``init_cfg=dict(type='Pretrained', checkpoint=...)`` of ``ICResNet`` expects;
+or, for a whole ImageNet classifier (:func:`classifier_state`), MMPretrain's
+``ImageClassifier`` names: ``backbone.*`` and the classifier ``head.fc.*``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..pattern import Pattern
 from .record import state_dict_of
 
 __all__ = ['CheckpointMismatchError', 'ConversionReport', 'load_state_dict_safely',
-           'extract_backbone_state', 'merge_conv_lists']
+           'extract_backbone_state', 'extract_fc_state', 'classifier_state', 'merge_conv_lists']
 
 StateDict = Dict[str, torch.Tensor]
 _CONV_LIST = re.compile(r'^(?P<conv>.+)\.conv_list\.(?P<k>\d+)\.(?P<param>weight|bias)$')
@@ -79,6 +81,24 @@ def extract_backbone_state(state: StateDict) -> Tuple[StateDict, List[str]]:
             continue
         out[name] = value
     return out, dropped
+
+
+def extract_fc_state(state: StateDict) -> StateDict:
+    """The torchvision classifier ``fc.weight``/``fc.bias`` of a published ImageNet checkpoint
+    (``module.`` stripped), named without the ``fc.`` prefix; empty when it has none."""
+    out = {}
+    for key, value in state.items():
+        name = key[len('module.'):] if key.startswith('module.') else key
+        if name.startswith('fc.'):
+            out[name[len('fc.'):]] = value
+    return out
+
+
+def classifier_state(backbone: StateDict, fc: StateDict) -> StateDict:
+    """MMPretrain ``ImageClassifier`` names: ``backbone.<key>`` and ``head.fc.<key>``."""
+    state = {f'backbone.{key}': value for key, value in backbone.items()}
+    state.update({f'head.fc.{key}': value for key, value in fc.items()})
+    return state
 
 
 def merge_conv_lists(state: StateDict, pattern: Pattern,

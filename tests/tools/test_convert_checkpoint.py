@@ -10,6 +10,7 @@ import sys
 import pytest
 import torch
 from conftest import REPO, build_model, reference_file
+from tool_helpers import published_layout
 
 import mmicconv  # noqa: F401
 from mmicconv.checkpoint.record import PatternMismatchError
@@ -21,20 +22,6 @@ TOOL = REPO / 'tools' / 'convert_checkpoint.py'
 def ic_r50(pattern, **kwargs):
     return build_model('mmdet', dict(type='ICResNet', depth=50, out_indices=(0, 1, 2, 3),
                                      pattern=pattern, **kwargs)).eval()
-
-
-def published_layout(model, pattern: Pattern, prefix: str = '') -> dict:
-    """Split each IC conv weight into conv_list.{k} pieces, as the paper's code saves them."""
-    state = {}
-    sites = iter(pattern)
-    for key, value in model.state_dict().items():
-        if key.endswith('conv2.weight') and key.startswith('layer'):
-            sizes = [g.channels for g in next(sites).groups]
-            for k, piece in enumerate(torch.split(value, sizes)):
-                state[f'{prefix}{key[:-len("weight")]}conv_list.{k}.weight'] = piece.clone()
-        else:
-            state[prefix + key] = value.clone()
-    return state
 
 
 def run_tool(*args) -> subprocess.CompletedProcess:
