@@ -17,6 +17,7 @@ Example::
 
     python tools/make_toy_pattern.py                 # pattern_zoo/toy/ic_resnet50_toy.json
     python tools/make_toy_pattern.py --depth 101 --out /tmp/ic_resnet101_toy.json
+    python tools/make_toy_pattern.py --base-channels 16  # pattern_zoo/toy/ic_resnet50-w16_toy.json
 
 Errors (an unwritable output) end with one ``ERROR: <file>: <problem>`` line
 and exit status 1; ``--debug`` shows the traceback instead.
@@ -42,21 +43,30 @@ def toy_entry(channels: int) -> Dict[str, int]:
     return {'(0, 0)': half, '(0, 1)': eighth, '(1, 0)': eighth, '(1, 1)': channels - half - 2 * eighth}
 
 
-def toy_pattern(depth: int) -> List[Dict[str, int]]:
-    """The toy pattern of an IC-ResNet of ``depth`` (a key of ``ARCHS``), in network order."""
-    return [toy_entry(channels) for channels in ARCHS[depth].ic_conv_channels()]
+def toy_pattern(depth: int, base_channels: int = 64) -> List[Dict[str, int]]:
+    """The toy pattern of an IC-ResNet of ``depth`` (a key of ``ARCHS``) and ``base_channels``
+    (the first stage's width; 64 in a standard ResNet), in network order."""
+    return [toy_entry(channels * base_channels // 64) for channels in ARCHS[depth].ic_conv_channels()]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description='Write the project-made toy IC-ResNet pattern.')
     parser.add_argument('--depth', type=int, choices=sorted(ARCHS), default=50,
                         help='ResNet depth (default: 50)')
+    parser.add_argument('--base-channels', type=int, default=64,
+                        help='width of the first stage (the backbone\'s base_channels; default 64); '
+                             'a multiple of 8')
     parser.add_argument('--out', default=None,
-                        help='output file (default: pattern_zoo/toy/ic_resnet<depth>_toy.json)')
+                        help='output file (default: pattern_zoo/toy/ic_resnet<depth>_toy.json, '
+                             'ic_resnet<depth>-w<base>_toy.json for a base other than 64)')
     add_debug_arg(parser)
     args = parser.parse_args(argv)
-    out = Path(args.out) if args.out else REPO / 'pattern_zoo' / 'toy' / f'ic_resnet{args.depth}_toy.json'
-    return run_cli(lambda: write(toy_pattern(args.depth), out), args.debug, files=[out])
+    if args.base_channels < 8 or args.base_channels % 8:
+        parser.error('--base-channels must be a positive multiple of 8')
+    width = '' if args.base_channels == 64 else f'-w{args.base_channels}'
+    out = (Path(args.out) if args.out
+           else REPO / 'pattern_zoo' / 'toy' / f'ic_resnet{args.depth}{width}_toy.json')
+    return run_cli(lambda: write(toy_pattern(args.depth, args.base_channels), out), args.debug, files=[out])
 
 
 def write(entries: List[Dict[str, int]], out: Path) -> int:

@@ -23,6 +23,12 @@ Bottleneck depth of the stage table :mod:`mmicconv.models.arch`)::
    ``DIR/search.json`` (numbers), ``DIR/errors.pth`` (all errors),
    ``DIR/pattern.png`` and ``DIR/retrain_config.py`` (the config with the
    searched pattern and the inherited weights).
+4. The paper's protocol (with MMPretrain installed): ``DIR/pretrain_config.py``
+   (the searched IC backbone as an ImageNet classifier, on ``--pretrain-config``
+   or MMPretrain's stock ResNet ImageNet config of that depth) and
+   ``DIR/finetune_config.py`` (the task, its backbone initialised from the
+   last checkpoint of that pretraining, ``DIR/pretrain/epoch_N.pth``), with
+   the commands printed (:mod:`mmicconv.search.protocol`).
 
 A failure prints one ``ERROR: <file>: <problem>`` line and exits with status 1
 (:mod:`mmicconv.utils.cli`); ``--debug`` shows the traceback instead. See
@@ -81,6 +87,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                              'channels matched to its counts by least total error (a control, or '
                              'a published pattern); e.g. with --supernet-iters 0 --load-from '
                              'DIR/supernet/iter_N.pth of an earlier search')
+    parser.add_argument('--pretrain-config', default=None, metavar='CONFIG',
+                        help='the MMPretrain classification config the pretraining step inherits '
+                             '(default: mmpretrain::resnet/resnet{depth}_8xb32_in1k.py for ICResNet)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default 0)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (merged before the conversion)')
@@ -287,7 +296,29 @@ def search(args: argparse.Namespace) -> int:
     (work_dir / 'search.json').write_text(json.dumps(summary, indent=2) + '\n')
     print(f'[search] wrote {pattern_path}, {ckpt_path}, summary.md, search.json, pattern.png, '
           f'retrain_config.py in {work_dir}', flush=True)
+    write_protocol(cfg, pattern_path, work_dir, args.pretrain_config)
     return 0
+
+
+def write_protocol(cfg: Config, pattern_path: Path, work_dir: Path, base: Optional[str]) -> None:
+    """Step 4: the pretraining and fine-tuning configs of the paper's protocol."""
+    from mmicconv.models.frameworks import FRAMEWORKS
+    from mmicconv.search.protocol import write_protocol_configs
+    if not FRAMEWORKS['mmpretrain'].installed:
+        print('[search] mmpretrain is not installed: no pretrain_config.py / finetune_config.py '
+              '(the paper\'s protocol pretrains the searched backbone on ImageNet with MMPretrain)',
+              flush=True)
+        return
+    if base is not None:
+        require_file(base, 'config')
+        base = str(Path(base).resolve())
+    paths = write_protocol_configs(cfg, pattern_path, work_dir, base)
+    pretrain_dir = paths['checkpoint'].parent
+    print('[search] the paper\'s protocol, next (docs/search.md):\n'
+          f'  1. pretrain: python <mmpretrain>/tools/train.py {paths["pretrain_config"]} '
+          f'--work-dir {pretrain_dir}\n'
+          f'  2. fine-tune: python <{cfg.get("default_scope")}>/tools/train.py {paths["finetune_config"]}\n'
+          f'     (its backbone starts from {paths["checkpoint"]})', flush=True)
 
 
 if __name__ == '__main__':
