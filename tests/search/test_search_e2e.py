@@ -94,3 +94,27 @@ def test_export_pattern_inherits_the_given_dilations(searched, tmp_path):
         torch.testing.assert_close(inherited[f'{name}.weight'], expected, msg=name)
         torch.testing.assert_close(inherited[f'{name.rsplit(".", 1)[0]}.conv3.weight'],
                                    sup[f'{name.rsplit(".", 1)[0]}.conv3.weight'])
+
+
+def test_search_writes_the_protocol_configs(searched):
+    """pretrain_config.py: MMPretrain's ResNet-50 ImageNet config with the task's narrow IC
+    backbone and the searched pattern; finetune_config.py: the task config, its backbone
+    initialised from the last checkpoint of that pretraining (prefix 'backbone.')."""
+    pytest.importorskip('mmpretrain')
+    from mmicconv.ops import ICConv2d
+    pretrain = Config.fromfile(str(searched / 'pretrain_config.py'))
+    assert pretrain.default_scope == 'mmpretrain' and pretrain.train_cfg.max_epochs == 100  # stock
+    backbone = pretrain.model.backbone
+    assert (backbone.type, backbone.depth, backbone.base_channels, backbone.stem_channels) == (
+        'ICResNet', 50, 16, 16)
+    assert backbone.pattern == str(searched / 'pattern.json')
+    classifier = build_model('mmpretrain', pretrain.model)
+    convs = [m for m in classifier.backbone.modules() if isinstance(m, ICConv2d)]
+    assert [c.out_channels for c in convs] == PLANES
+    assert classifier(torch.randn(2, 3, 64, 64), mode='tensor').shape == (2, 1000)
+
+    finetune = Config.fromfile(str(searched / 'finetune_config.py'))
+    assert finetune.model.backbone.pattern == str(searched / 'pattern.json')
+    assert finetune.model.backbone.init_cfg == dict(
+        type='Pretrained', prefix='backbone.', checkpoint=str(searched / 'pretrain' / 'epoch_100.pth'))
+    assert finetune.model.backbone.base_channels == 16 and finetune.load_from is None
