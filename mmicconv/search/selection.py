@@ -29,6 +29,7 @@ padding aside). It costs nothing beyond the channel means.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -53,25 +54,48 @@ class LayerErrors:
         errors: ``{method: [C_out, d_max**2] tensor}``, candidates in
             :func:`~mmicconv.search.supernet.candidate_dilations` order.
         output_l1: Mean ``|conv(x, W)|`` per output channel (scale reference).
+        input_hw: The smallest input map ``(H, W)`` the conv saw during calibration.
     """
 
     name: str
     d_max: int
     errors: Dict[str, torch.Tensor] = field(default_factory=dict)
     output_l1: Optional[torch.Tensor] = None
+    input_hw: Optional[Tuple[int, int]] = None
 
     @property
     def candidates(self) -> List[Tuple[int, int]]:
         return candidate_dilations(self.d_max)
 
     def choice(self, method: str = 'exact') -> torch.Tensor:
-        """Index of the chosen candidate per output channel (first minimum)."""
-        return self.errors[method].argmin(dim=1)
+        """Index of the chosen candidate per output channel: the least error; among exact ties
+        (candidates that read the same pixels, e.g. every dilation that only reaches the zero
+        padding of a small map) the smallest dilation (:func:`dilation_rank`)."""
+        errors = self.errors[method]
+        ranks = torch.tensor([dilation_rank(d) for d in self.candidates], dtype=torch.float64)
+        tied = errors == errors.min(dim=1, keepdim=True).values
+        return torch.where(tied, ranks, torch.inf).argmin(dim=1)
+
+    def indistinguishable(self) -> List[Tuple[int, int]]:
+        """Candidates this layer's calibration maps could not tell apart from a smaller one:
+        a dilation ``d`` along an axis of ``n`` pixels reads only zero padding beyond the centre
+        tap once ``d >= n``, so every such ``d`` gives the same output."""
+        if self.input_hw is None:
+            return []
+        h, w = self.input_hw
+        return [(dh, dw) for dh, dw in self.candidates if dh > max(h, 1) or dw > max(w, 1)]
 
     def dilations(self, method: str = 'exact') -> List[Tuple[int, int]]:
         """The chosen ``(d_h, d_w)`` of every output channel."""
         cands = self.candidates
         return [cands[i] for i in self.choice(method).tolist()]
+
+
+def dilation_rank(dilation: Tuple[int, int]) -> Tuple[int, int, int]:
+    """Order of "smaller" dilations for tie-breaking: by ``d_h + d_w``, then the larger of the
+    two, then ``d_h``."""
+    dh, dw = dilation
+    return (dh + dw) * 10000 + max(dh, dw) * 100 + dh
 
 
 class _LayerState:
@@ -82,11 +106,14 @@ class _LayerState:
         self.in_abs_sum = torch.zeros(conv.in_channels, dtype=torch.float64)
         self.out_count = 0
         self.in_count = 0
+        self.input_hw: Optional[Tuple[int, int]] = None
 
     @torch.no_grad()
     def hook(self, module: SupernetConv2d, inputs: Tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         x = inputs[0].detach()
         y = output.detach()
+        hw = (int(x.shape[2]), int(x.shape[3]))
+        self.input_hw = hw if self.input_hw is None else tuple(map(min, self.input_hw, hw))
         if module.bias is not None:
             y = y - module.bias.view(1, -1, 1, 1)
         self.out_sum += y.abs().sum(dim=(0, 2, 3)).double().cpu()
@@ -109,6 +136,7 @@ class _LayerState:
         if self.out_count == 0:
             raise RuntimeError(f'{self.name} saw no input: did the calibration forward reach it?')
         layer.output_l1 = (self.out_sum / self.out_count).float()
+        layer.input_hw = self.input_hw
         if 'exact' in self.methods:
             layer.errors['exact'] = (self.err_sum / self.out_count).float()
         if 'stat' in self.methods:
@@ -187,7 +215,17 @@ def select_dilations(model: nn.Module, batches: Iterable, forward: Optional[Call
             forward(batch)
             if progress is not None:
                 progress()
-    return collector.results()
+    layers = collector.results()
+    small = [layer for layer in layers if layer.indistinguishable()]
+    if small:
+        worst = min(small, key=lambda layer: layer.input_hw)
+        warnings.warn(
+            f'{len(small)} of {len(layers)} searched convs saw maps too small to tell all their '
+            f'candidates apart (e.g. {worst.name}: {worst.input_hw[0]}x{worst.input_hw[1]} input, '
+            f'd_max {worst.d_max}: a dilation larger than the map reads only zero padding); ties go to '
+            'the smaller dilation. Calibrate with larger images for a meaningful choice there.',
+            stacklevel=2)
+    return layers
 
 
 def compare_methods(layers: Sequence[LayerErrors], method: str = 'stat',

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from search_helpers import ToyResNet, random_dilations, randomize_bn_
@@ -111,3 +113,44 @@ def test_stat_errors_by_hand():
     errors = stat_errors(w, torch.tensor([0.5, 4.0]), 1, 2)
     # candidates (1,1), (1,2), (2,1), (2,2): the -2 tap (|w| * m = 1.0) counts where it is outside
     torch.testing.assert_close(errors, torch.tensor([[1.0, 1.0, 0.0, 1.0]]))
+
+
+def test_exact_ties_go_to_the_smaller_dilation():
+    """Among equal errors the smaller dilation wins (sum of both, then the larger axis), not the
+    first in key order: (1, 4) comes before (2, 1) in the published key order."""
+    from mmicconv.search.selection import LayerErrors
+    layer = LayerErrors('conv', d_max=4)
+    cands = layer.candidates
+    errors = torch.ones(3, 16)
+    errors[0, cands.index((1, 4))] = errors[0, cands.index((2, 1))] = 0.5
+    errors[1, cands.index((3, 3))] = errors[1, cands.index((2, 4))] = 0.25  # same sum: larger axis
+    errors[2, cands.index((4, 4))] = 0.1                                    # no tie: the minimum
+    layer.errors['exact'] = errors
+    assert layer.dilations('exact') == [(2, 1), (3, 3), (4, 4)]
+
+
+def test_maps_too_small_for_the_candidates_warn_and_tie_to_the_smaller():
+    """On 3x3 maps every dilation >= 3 reads only the centre tap and zero padding: a channel
+    planted at (4, 4) gives the centre tap's output, which every candidate whose taps miss the
+    planted ones also gives, (1, 1) included; the selection picks (1, 1) and warns, naming the
+    layer. On 9x9 maps the planted dilation comes back."""
+    from mmicconv.search import SupernetConv2d
+    torch.manual_seed(0)
+    model = torch.nn.Sequential()
+    model.add_module('layer4', torch.nn.Sequential(torch.nn.Module()))
+    conv = SupernetConv2d(4, 2, d_max=4)
+    model.layer4[0].conv2 = conv
+    restrict_to_taps_(model, [[(4, 4), (2, 1)]])
+    assert [name for name, _, _ in supernet_sites(model)] == ['layer4.0.conv2']
+    small = [torch.randn(2, 4, 3, 3)]
+    with pytest.warns(UserWarning, match=r'1 of 1 searched convs .* layer4\.0\.conv2: 3x3 input, d_max 4'):
+        [layer] = select_dilations(model, small, forward=lambda x: conv(x))
+    exact = layer.errors['exact'][0]
+    cands = layer.candidates
+    assert exact[cands.index((1, 1))] == exact[cands.index((3, 3))] == exact[cands.index((4, 4))]
+    assert layer.dilations('exact') == [(1, 1), (2, 1)]
+    assert (4, 4) in layer.indistinguishable() and (3, 3) not in layer.indistinguishable()
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # 9x9 maps: every candidate reachable, no warning
+        [layer] = select_dilations(model, [torch.randn(2, 4, 9, 9)], forward=lambda x: conv(x))
+    assert layer.dilations('exact') == [(4, 4), (2, 1)]
