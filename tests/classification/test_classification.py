@@ -197,3 +197,28 @@ def test_bad_classifier_input_is_one_error_line(case, message, tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and re.search(message, lines[0]), proc.stderr
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_readme_easy_use_prints_the_top5(converted, zoo_env, tmp_path):
+    """The README's "Easy Use" block, run as written with its three paths pointed at a converted
+    paper-layout checkpoint and a generated picture: five ImageNet class names, scores falling."""
+    import cv2
+    from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
+    ckpt, _, _, _ = converted
+    readme = (REPO / 'README.md').read_text()
+    block = readme.split('<!-- easy-use -->\n```python\n', 1)[1].split('```', 1)[0]
+    image = tmp_path / 'demo.jpg'
+    cv2.imwrite(str(image), np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    paths = {'config': str(CONFIG_DIR / 'ic-resnet50-k9-det_8xb32_in1k.py'), 'checkpoint': str(ckpt),
+             'image': str(image)}
+    for name, value in paths.items():
+        block, count = re.subn(rf"^{name} = '[^']+'$", f'{name} = {value!r}', block, flags=re.M)
+        assert count == 1, name
+    proc = subprocess.run([sys.executable, '-c', block], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = re.sub(r'Inference .*? 100% \d+:\d\d:\d\d', '', proc.stdout)  # mmpretrain's progress bar
+    lines = printed.strip().splitlines()[-5:]
+    names = [line.rsplit(': ', 1)[0] for line in lines]
+    scores = [float(line.rsplit(': ', 1)[1]) for line in lines]
+    assert len(lines) == 5 and all(n in IMAGENET_CATEGORIES for n in names)
+    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
