@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..pattern import ConvPattern, Pattern
+from .export_forms import exported_conv2d
 from .plan import ICConvSpec, segments_conv2d
 from .strategies import ICConvStrategy, autocast_fallback, resolve_strategy
 
@@ -82,8 +83,11 @@ def ic_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stri
             (what :class:`~mmicconv.ops.ICConv2d` passes: its plan is then not
             rebuilt, and ``dilations`` must be its spec's).
 
-    Under ``torch.jit.trace`` and ONNX export this is always the ``loop``
-    computation (one standard dilated conv per dilation segment + ``cat``).
+    Under ONNX export this is written in standard ops, in the form of
+    :func:`~mmicconv.ops.export_forms.export_form` (default ``'taps'``: nine 1x1
+    convs and eight one-hot depthwise convs); under ``torch.jit.trace`` (FLOP
+    counters) it is the ``loop`` computation (one standard dilated conv per
+    dilation segment + ``cat``), exactly the 3x3 conv's FLOPs.
     Under low-precision autocast a named strategy that cannot run the autocast
     dtype (``band``) hands over to ``tap`` (``loop`` where ``tap`` cannot run).
 
@@ -96,8 +100,10 @@ def ic_conv2d(input: Tensor, weight: Tensor, bias: Optional[Tensor] = None, stri
         spec = strategy.spec
     else:
         impl, spec = None, _spec_of(weight, as_pair(stride), dilations, groups)
-    if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-        # standard ops (one dilated conv per segment + cat): FLOP counters and ONNX
+    if torch.onnx.is_in_onnx_export():
+        return exported_conv2d(input, weight, bias, spec)
+    if torch.jit.is_tracing():
+        # FLOP counters: one dilated conv per segment + cat, exactly the 3x3 conv's FLOPs
         return segments_conv2d(input, weight, bias, spec.segments, spec.stride, spec.groups)
     if impl is None:
         cls = resolve_strategy(str(strategy), spec, input.device, input.dtype)

@@ -67,9 +67,11 @@ class ICConv2d(nn.Conv2d):
             Shown by ``repr``; :attr:`active_strategy` is what runs.
 
     Tracing (``torch.jit.trace``, FLOP counters such as mmengine's
-    ``get_model_complexity_info``) and ONNX export always see the ``loop``
-    computation: one standard dilated ``Conv`` per dilation segment and a
-    ``Concat``, with exactly the FLOPs of the 3x3 conv.
+    ``get_model_complexity_info``) sees the ``loop`` computation: one standard
+    dilated ``Conv`` per dilation segment and a ``Concat``, with exactly the
+    FLOPs of the 3x3 conv. ONNX export writes standard ops in the form of
+    ``$MMICCONV_EXPORT_FORM`` (:mod:`mmicconv.ops.export_forms`; default
+    ``taps``: nine 1x1 ``Conv`` and eight one-hot depthwise ``Conv``).
     ``torch.compile`` and ``torch.export`` see the active strategy (``band``:
     the registered operator ``torch.ops.mmicconv.ic_conv2d``).
     """

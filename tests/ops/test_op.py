@@ -12,7 +12,7 @@ import pytest
 import torch
 from reference_impl import per_channel_dilations, random_entry, reference_ic_conv
 
-from mmicconv.ops import ICConv2d
+from mmicconv.ops import EXPORT_FORMS, ICConv2d, export_form_as
 from mmicconv.ops.extension import extension_error, load_extension
 from mmicconv.ops.plan import phase_rows
 
@@ -118,20 +118,27 @@ def test_export_equal_outputs_and_the_operator_in_the_graph():
     assert has_op == uses_op, targets
 
 
-def test_onnx_export_standard_ops_and_onnxruntime_equal():
+@pytest.mark.parametrize('form', EXPORT_FORMS)
+def test_onnx_export_standard_ops_and_onnxruntime_equal(form):
+    """Each export form writes standard ops only, the node count it claims, and runs in
+    onnxruntime to PyTorch's outputs."""
     onnx = pytest.importorskip('onnx', reason='onnx is not installed (tools/install.sh installs it)')
     ort = pytest.importorskip('onnxruntime', reason='onnxruntime is not installed (tools/install.sh)')
     model = small_icresnet().eval()
     x = torch.randn(1, 3, 40, 48)
     buffer = io.BytesIO()
-    torch.onnx.export(model, (x,), buffer, dynamo=False, input_names=['input'])
+    with export_form_as(form):
+        torch.onnx.export(model, (x,), buffer, dynamo=False, input_names=['input'])
     graph = onnx.load_from_string(buffer.getvalue()).graph
     op_types = {node.op_type for node in graph.node}
     assert op_types <= {'Conv', 'Concat', 'Relu', 'Add', 'MaxPool', 'BatchNormalization', 'Constant',
                         'Identity'}, op_types
-    segments = sum(len(m.spec.segments) for m in model.modules() if isinstance(m, ICConv2d))
+    segments = [len(m.spec.segments) for m in model.modules() if isinstance(m, ICConv2d)]
     plain_convs = sum(type(m) is torch.nn.Conv2d for m in model.modules())
-    assert sum(node.op_type == 'Conv' for node in graph.node) == segments + plain_convs
+    # taps: 9 one-by-one tap convs + 8 one-hot shifts per IC conv; one conv where one dilation
+    ic_convs = sum(segments) if form == 'segments' else sum(17 if n > 1 else 1 for n in segments)
+    assert sum(node.op_type == 'Conv' for node in graph.node) == ic_convs + plain_convs
+    assert ('Concat' in op_types) == (form == 'segments')
     session = ort.InferenceSession(buffer.getvalue(), providers=['CPUExecutionProvider'])
     outputs = session.run(None, {'input': x.numpy()})
     with torch.no_grad():
