@@ -16,6 +16,11 @@ runs are results. Cases:
   IC-R50 (``convert_to_ic``) with each strategy; ``loop`` is the paper's
   computation (one conv per dilation group, then ``torch.cat``), the baseline.
 
+``--onnxruntime``: only the ONNX Runtime level (``mmicconv.benchmark.onnxrt``): plain
+R50 and IC-R50 exported to ONNX (IC convs in each ``--export-forms`` form) and run
+in ONNX Runtime (``--threads`` intra-op threads, batch 1 unless ``--batch``),
+beside the same models in PyTorch eager, forward only, interleaved.
+
 ``--gemm-oracle`` (backbone, ``fwd``, CPU) adds the case ``oracle:gemm``: the
 IC-R50 whose IC convs run the strategy ``gemm-oracle`` (``mmicconv.benchmark.oracle``):
 the compiled kernel's GEMM alone (``Z = W9 @ x``, exactly the 3x3 conv's FLOPs,
@@ -38,6 +43,8 @@ Examples::
     python tools/benchmark_icconv.py --json bench.json --memory
     # a quick look (about 1-2 minutes)
     python tools/benchmark_icconv.py --quick
+    # deployment: IC-R50 / R50 in ONNX Runtime per export form (about 3 minutes)
+    python tools/benchmark_icconv.py --onnxruntime --repeats 11
     # where the time goes (profiler tables, k13 at 224, forward)
     python tools/benchmark_icconv.py --profile --patterns k13 --sizes 224 --modes fwd --strategies auto
 """
@@ -59,8 +66,10 @@ sys.path.insert(0, str(REPO))
 from mmicconv.benchmark.cases import PATTERN_FILES, backbone_source, default_pattern_dir  # noqa: E402
 from mmicconv.benchmark.levels import bench_backbones, bench_layers, profile_backbones  # noqa: E402
 from mmicconv.benchmark.memory import bench_memory  # noqa: E402
+from mmicconv.benchmark.onnxrt import bench_onnxruntime, onnxruntime_unavailable  # noqa: E402
 from mmicconv.benchmark.oracle import oracle_wanted  # noqa: E402
 from mmicconv.benchmark.report import cpu_model, markdown_summary, report_load  # noqa: E402
+from mmicconv.ops import EXPORT_FORMS  # noqa: E402
 from mmicconv.pattern import Pattern  # noqa: E402
 
 
@@ -70,7 +79,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='folder holding detection/ic_resnet50_k9.json and human_pose/ic_resnet50_k13.json')
     p.add_argument('--patterns', nargs='+', default=list(PATTERN_FILES), choices=list(PATTERN_FILES))
     p.add_argument('--sizes', nargs='+', type=int, default=[224, 640])
-    p.add_argument('--batch', type=int, default=2)
+    p.add_argument('--batch', type=int, help='batch size (default: 2; 1 with --onnxruntime)')
     p.add_argument('--modes', nargs='+', default=['fwd', 'train'], choices=['fwd', 'train'])
     p.add_argument('--levels', nargs='+', default=['layer', 'backbone'], choices=['layer', 'backbone'])
     p.add_argument('--strategies', nargs='+', default=['loop', 'tap', 'auto'],
@@ -88,6 +97,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--gemm-oracle', action='store_true',
                    help="backbone level, fwd, CPU: add the case 'oracle:gemm' (IC-R50 whose compiled "
                         "kernel computes only its GEMM W9 @ x): the floor of any kernel built on it")
+    p.add_argument('--onnxruntime', action='store_true',
+                   help='only the ONNX Runtime level: plain R50 and IC-R50 exported to ONNX, run in '
+                        'onnxruntime, beside PyTorch eager (forward)')
+    p.add_argument('--export-forms', nargs='+', default=list(EXPORT_FORMS), choices=list(EXPORT_FORMS),
+                   help='--onnxruntime: the IC conv export forms to time (mmicconv/ops/export_forms.py)')
     p.add_argument('--memory', action='store_true', help='also measure peak memory of a training step')
     p.add_argument('--memory-sizes', nargs='+', type=int, default=[640])
     p.add_argument('--memory-strategies', nargs='+', help='strategies for --memory (default: --strategies)')
@@ -113,6 +127,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         profile_backbones(paths, args.sizes[0], args.batch, args.modes[0], args.strategies,
                           torch.device(args.device))
         return
+    if args.batch is None:
+        args.batch = 1 if args.onnxruntime else 2
+    if args.onnxruntime and onnxruntime_unavailable():
+        sys.exit(f'ERROR: --onnxruntime: {onnxruntime_unavailable()}')
     if args.quick:
         args.sizes, args.levels, args.repeats = [224], ['backbone'], 3
     device = torch.device(args.device)
@@ -126,6 +144,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
           f'amp {amp}, backbone {backbone_source()}', flush=True)
     load_before = report_load('before')
     results: List[dict] = []
+    if args.onnxruntime:
+        args.levels = []
+        results += bench_onnxruntime(paths, args.sizes, args.batch, args.export_forms, args.repeats,
+                                     args.threads)
     if 'layer' in args.levels:
         patterns = {k: Pattern.load(str(p)) for k, p in paths.items()}
         results += bench_layers(patterns, args.sizes, args.batch, args.modes, args.strategies,

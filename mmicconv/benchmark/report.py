@@ -58,6 +58,8 @@ def progress(row: dict) -> None:
 
 
 def _backbone_table(results: List[dict]) -> List[str]:
+    if not any(r['level'] == 'backbone' for r in results):
+        return []
     lines = ['| backbone: IC-R50 / plain R50 | size | mode | loop | tap | auto | auto vs loop |',
              '|---' * 7 + '|']
     for row in (r for r in results if r['level'] == 'backbone'):
@@ -101,4 +103,6 @@ def _memory_lines(results: List[dict]) -> List[str]:
 
 def markdown_summary(results: List[dict]) -> str:
     """The README tables: backbone ratios, per-layer ranges and memory, as markdown."""
-    return '\n'.join(_backbone_table(results) + _layer_table(results) + _memory_lines(results))
+    from .onnxrt import onnxruntime_table
+    return '\n'.join(_backbone_table(results) + _layer_table(results) + _memory_lines(results)
+                     + onnxruntime_table(results))

@@ -78,3 +78,32 @@ def test_markdown_summary_of_backbone_and_layer_rows():
     table = markdown_summary(rows)
     assert '| k9 | 224 | fwd | 3.00x | 2.00x | 1.50x | 2.00x faster |' in table
     assert '| k9 | 224 | fwd | 3.00-3.00x | 2.00-2.00x | 1.50-1.50x |' in table
+
+
+def test_onnxruntime_level_exports_checks_and_tabulates(monkeypatch):
+    """The ONNX Runtime level on a tiny input: each form's graph has the Conv nodes it claims
+    (plain R50: 53; taps: 17 per multi-dilation IC conv; segments: one per segment) and runs to
+    PyTorch's outputs; the markdown table carries the counts. No timing is asserted."""
+    pytest.importorskip('onnxruntime', reason='onnxruntime is not installed (tools/install.sh installs it)')
+    from mmicconv.benchmark.cases import REPO
+    from mmicconv.benchmark.onnxrt import bench_onnxruntime
+    from mmicconv.pattern import Pattern
+    path = REPO / 'pattern_zoo' / 'toy' / 'ic_resnet50_toy.json'
+    [row] = bench_onnxruntime({'toy': path}, [32], 1, ['taps', 'segments'], 1, 1)
+    segments = [len(entry.groups) for entry in Pattern.load(str(path))]
+    assert row['conv_nodes'] == {'plain': 53,
+                                 'taps': 53 - 16 + sum(17 if n > 1 else 1 for n in segments),
+                                 'segments': 53 - 16 + sum(segments)}
+    assert max(row['max_abs_error'].values()) < 1e-3
+    assert set(row['cases']) == {'plain', 'taps', 'segments', 'eager:plain', 'eager:auto'}
+    table = markdown_summary([row])
+    counts = ' / '.join(str(row['conv_nodes'][n]) for n in ('plain', 'taps', 'segments'))
+    assert f"| toy | 32 | {counts} | {row['cases']['taps']['x_plain']:.2f}x |" in table
+
+
+def test_onnxruntime_missing_is_an_install_hint(monkeypatch):
+    from mmicconv.benchmark.onnxrt import onnxruntime_unavailable
+    monkeypatch.setitem(sys.modules, 'onnxruntime', None)
+    assert onnxruntime_unavailable() == ('onnxruntime is not installed: pip install onnx==1.23.2 '
+                                         'onnxruntime==1.32.0 (tools/install.sh installs both, pinned in '
+                                         'requirements/stack.txt)')
