@@ -32,6 +32,7 @@ import mmicconv  # first: it makes PyPI's torchvision importable (mmicconv/utils
 import torch
 from mmcv.ops import nms
 import mmdet, mmpose, mmpretrain, mmengine  # noqa: F401
+import mmdeploy, onnxruntime  # noqa: F401
 from mmpretrain.registry import MODELS as CLS_MODELS
 assert 'ICResNet' in CLS_MODELS.module_dict, 'mmicconv did not register ICResNet in mmpretrain'
 
@@ -44,7 +45,7 @@ error = extension_error()
 print('[install] compiled IC conv kernels: ' + ('built' if error is None else f'MISSING: {error}'))
 print(f'[install] stack OK: torch {torch.__version__}, mmcv ops compiled, '
       f'mmdet {mmdet.__version__}, mmpose {mmpose.__version__}, mmpretrain {mmpretrain.__version__}, '
-      f'mmicconv {mmicconv.__version__}')
+      f'mmdeploy {mmdeploy.__version__}, onnxruntime {onnxruntime.__version__}, mmicconv {mmicconv.__version__}')
 PY
 }
 
@@ -113,6 +114,10 @@ rm -f "$repo"/mmicconv/_C*.so
 pipc -q --no-deps --no-build-isolation -e "$repo" >"$log_dir/mmicconv-build.log" 2>&1 \
   || { cat "$log_dir/mmicconv-build.log"; exit 1; }
 pipc -q pytest ruff onnx onnxruntime
+say "mmdeploy without its protobuf<=3.20/grpcio requirements (unused by the ONNX export; onnx needs"
+say "  a newer protobuf): tools/deploy.py"
+pipc -q --no-deps mmdeploy
+pipc -q aenum multiprocess dill prettytable wcwidth
 
 check_stack
 fingerprint >"$stamp"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import mmicconv  # noqa: F401  (allow-lists mmengine's checkpoint contents for w
 pytestmark = pytest.mark.e2e
 
 TOY_MASK = REPO / 'configs' / 'toy' / 'mask-rcnn_ic-r50_fpn_toy.py'
+TOY_FASTER = REPO / 'configs' / 'toy' / 'faster-rcnn_ic-r50_fpn_toy.py'
 # a few iterations: 8 train images (2 iterations of 4), 4 val images
 SHORT = ['train_cfg.max_epochs=1', 'train_dataloader.dataset.indices=8',
          'val_dataloader.dataset.indices=4', 'test_dataloader.dataset.indices=4']
@@ -117,6 +119,58 @@ def test_toy_mask_rcnn_learns(workspace, trained):
         assert ap >= AP_FLOOR[kind], f'{kind} AP {ap:.3f}'
         assert ap >= ap0 + AP_GAIN[kind], f'{kind} AP {ap:.3f} vs untrained {ap0:.3f}'
         assert ap50 >= ap50_0 + AP50_GAIN[kind], f'{kind} AP50 {ap50:.3f} vs untrained {ap50_0:.3f}'
+
+
+def test_trained_detector_deploys_whole_to_onnxruntime(workspace, trained):
+    """tools/deploy.py exports the trained toy detector whole (MMDeploy: backbone, FPN, RPN and
+    its NMS, RoIAlign, box head, per-class NMS) to standard ONNX ops, IC convs in the 'taps'
+    form; in ONNX Runtime it gives PyTorch's detections on the toy val images.
+
+    The detector is the trained toy Mask R-CNN's box detector: its checkpoint in the toy Faster
+    R-CNN config (the same config without the mask head, whose weights are left out). PyTorch's
+    side is tools/test.py. Same bbox mAP and AP50 to 0.01; per image, every PyTorch detection
+    scoring at least 0.3 has an ONNX Runtime one of the same class within 0.5 px on every
+    coordinate and 0.01 in score.
+    """
+    onnx = pytest.importorskip('onnx')
+    pytest.importorskip('mmdeploy', reason='mmdeploy is not installed (tools/install.sh installs it)')
+    ws, checkpoint = workspace, trained['checkpoint']
+    # batch 1 on both sides: a batch pads its images to one shape, which moves border features
+    torch_metrics = evaluate(ws, TOY_FASTER, checkpoint, 'deploy_torch',
+                             extra=['--out', ws / 'torch.pkl',
+                                    '--cfg-options', 'test_dataloader.batch_size=1'])
+    run(tool('deploy.py') + [TOY_FASTER, checkpoint, '--work-dir', ws / 'deploy', '--test',
+                             '--metrics-out', ws / 'ort.json', '--out', ws / 'ort.pkl'], cwd=ws, timeout=900)
+    ort_metrics = json.loads((ws / 'ort.json').read_text())
+    print(f"toy box AP PyTorch {torch_metrics['coco/bbox_mAP']:.3f} "
+          f"(AP50 {torch_metrics['coco/bbox_mAP_50']:.3f}), ONNX Runtime {ort_metrics['coco/bbox_mAP']:.3f} "
+          f"(AP50 {ort_metrics['coco/bbox_mAP_50']:.3f})")
+    # a trained detector, so that equal metrics mean something
+    assert torch_metrics['coco/bbox_mAP'] >= AP_FLOOR['bbox']
+    for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'):
+        assert abs(ort_metrics[key] - torch_metrics[key]) <= 0.01, (key, ort_metrics[key], torch_metrics[key])
+
+    graph = onnx.load(str(ws / 'deploy' / 'end2end.onnx'), load_external_data=False).graph
+    assert {node.domain for node in graph.node} <= {'', 'ai.onnx'}  # no custom-op library needed
+    assert {'RoiAlign', 'NonMaxSuppression'} <= {node.op_type for node in graph.node}
+    assert not any(node.op_type == 'Concat' and 'conv2' in node.name for node in graph.node)  # taps form
+
+    with open(ws / 'torch.pkl', 'rb') as f:
+        want = {r['img_id']: r['pred_instances'] for r in pickle.load(f)}
+    with open(ws / 'ort.pkl', 'rb') as f:
+        got = {r['img_id']: r['pred_instances'] for r in pickle.load(f)}
+    assert got.keys() == want.keys()
+    confident = 0
+    for img_id, ref in want.items():
+        out = got[img_id]
+        for box, score, label in zip(ref['bboxes'], ref['scores'], ref['labels']):
+            if score < 0.3:
+                continue
+            confident += 1
+            same = ((out['labels'] == label) & ((out['bboxes'] - box).abs().max(dim=1).values <= 0.5)
+                    & ((out['scores'] - score).abs() <= 0.01))
+            assert same.any(), f'image {img_id}: no ONNX Runtime match for {label} {box.tolist()} {score:.3f}'
+    assert confident >= 10, confident
 
 
 def test_stock_mmdet_tools_run_our_config(workspace):
