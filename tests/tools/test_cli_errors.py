@@ -9,6 +9,8 @@ Faster R-CNN config on a 2-image toy COCO and checkpoints of a few tensors.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -182,3 +184,36 @@ def test_fetch_pattern_zoo_with_a_missing_manifest(ws):
     line = run_failing(tool('fetch_pattern_zoo.py') + ['--manifest', ws / 'gone.json', '--dest', ws / 'zoo'],
                        ws)
     assert line == f'ERROR: {ws / "gone.json"}: manifest file not found'
+
+
+# ------------------------------------------------------------------ deploy.py
+MASK_TOY = REPO / 'configs' / 'toy' / 'mask-rcnn_ic-r50_fpn_toy.py'
+POSE_TOY = REPO / 'configs' / 'toy' / 'ae_ic-r50_toy-coco-128x128.py'
+
+
+@pytest.mark.parametrize('config,checkpoint,expected', [
+    (TOY_FASTER, 'missing.pth', r'^ERROR: missing\.pth: checkpoint file not found$'),
+    (MASK_TOY, 'misfit.pth', r'^ERROR: .*mask-rcnn_ic-r50_fpn_toy\.py: has a mask head; '
+                             r'tools/deploy\.py deploys box detectors \(ObjectDetection\) only'),
+    (POSE_TOY, 'misfit.pth', r'^ERROR: .*ae_ic-r50_toy-coco-128x128\.py: not an mmdet detector config'),
+])
+def test_deploy_errors(ws, config, checkpoint, expected):
+    line = run_failing(tool('deploy.py') + [config, checkpoint, '--work-dir', ws / 'deploy'], cwd=ws)
+    assert re.match(expected, line), line
+
+
+def test_deploy_without_mmdeploy_is_an_install_hint(ws):
+    """An mmdeploy that does not import (shadowed by a package raising ImportError) gives the
+    install command, not a traceback."""
+    blocked = ws / 'blocked_mmdeploy' / 'mmdeploy'
+    blocked.mkdir(parents=True, exist_ok=True)
+    (blocked / '__init__.py').write_text("raise ImportError('blocked for this test')\n")
+    proc_env = {'PYTHONPATH': str(blocked.parent)}
+    cmd = tool('deploy.py') + [TOY_FASTER, 'misfit.pth', '--work-dir', ws / 'deploy']
+    proc = subprocess.run([str(c) for c in cmd], cwd=ws, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, **proc_env))
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.rstrip().splitlines()[-1] == (
+        'ERROR: mmdeploy is not installed (blocked for this test): pip install --no-deps mmdeploy==1.3.1 '
+        'aenum==3.1.17 multiprocess==0.70.19 dill==0.4.1 prettytable==3.19.0 wcwidth==0.9.5 '
+        '(tools/install.sh installs them)')
