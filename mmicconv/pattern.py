@@ -80,6 +80,21 @@ class ConvPattern:
         """A pattern where every channel uses the same dilation."""
         return cls(groups=(DilationGroup(dilation[0], dilation[1], channels),), keys=(dilation,))
 
+    def scaled(self, factor: Tuple[int, int]) -> ConvPattern:
+        """This pattern inside a dilated stage: every dilation times ``factor`` (height, width).
+
+        A ResNet stage dilated by ``d`` (MMSegmentation's ``dilations=(1, 1, 2, 4)``) gives its
+        3x3 convs dilation ``d``; an IC pattern there means channel dilation ``d * (dh, dw)``,
+        each channel zero-padded by its own dilation ("same" conv).
+        """
+        fh, fw = int(factor[0]), int(factor[1])
+        if fh < 1 or fw < 1:
+            raise PatternError(f'a dilation factor must be >= 1, got {factor}')
+        return ConvPattern(groups=tuple(DilationGroup(g.dilation_h * fh, g.dilation_w * fw, g.channels)
+                                        for g in self.groups),
+                           keys=tuple((h * fh, w * fw) for h, w in self.keys),
+                           zero_keys=tuple((h * fh, w * fw) for h, w in self.zero_keys))
+
     def channel_dilations(self, unit: int = 1) -> list[Tuple[int, int]]:
         """The dilation of every output channel, ``unit`` channels per count."""
         out: list[Tuple[int, int]] = []

@@ -32,9 +32,11 @@ import mmicconv  # first: it makes PyPI's torchvision importable (mmicconv/utils
 import torch
 from mmcv.ops import nms
 import mmdet, mmpose, mmpretrain, mmengine  # noqa: F401
-import mmdeploy, onnxruntime  # noqa: F401
+import mmdeploy, mmseg, onnxruntime  # noqa: F401
 from mmpretrain.registry import MODELS as CLS_MODELS
 assert 'ICResNet' in CLS_MODELS.module_dict, 'mmicconv did not register ICResNet in mmpretrain'
+from mmseg.registry import MODELS as SEG_MODELS
+assert 'ICResNetV1c' in SEG_MODELS.module_dict, 'mmicconv did not register ICResNetV1c in mmseg'
 
 boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.], [20., 20., 30., 30.]])
 scores = torch.tensor([0.9, 0.8, 0.7])
@@ -45,7 +47,7 @@ error = extension_error()
 print('[install] compiled IC conv kernels: ' + ('built' if error is None else f'MISSING: {error}'))
 print(f'[install] stack OK: torch {torch.__version__}, mmcv ops compiled, '
       f'mmdet {mmdet.__version__}, mmpose {mmpose.__version__}, mmpretrain {mmpretrain.__version__}, '
-      f'mmdeploy {mmdeploy.__version__}, onnxruntime {onnxruntime.__version__}, mmicconv {mmicconv.__version__}')
+      f'mmseg {mmseg.__version__}, mmdeploy {mmdeploy.__version__}, onnxruntime {onnxruntime.__version__}, mmicconv {mmicconv.__version__}')
 PY
 }
 
@@ -109,6 +111,8 @@ say "mmpretrain and torchvision without their torch requirement (PyPI's torchvis
 say "  torch; mmicconv makes this one import beside the CPU torch, its compiled ops unavailable)"
 pipc -q --no-deps mmpretrain torchvision
 pipc -q einops mat4py modelindex model-index rich importlib-metadata
+say "mmsegmentation, and ftfy/regex which its models need but its install requirements omit"
+pipc -q mmsegmentation ftfy regex wcwidth
 say "mmicconv (editable, compiling its C++ kernels: about 1 min) and test tools (pytest, ruff, onnx, onnxruntime)"
 rm -f "$repo"/mmicconv/_C*.so
 pipc -q --no-deps --no-build-isolation -e "$repo" >"$log_dir/mmicconv-build.log" 2>&1 \

@@ -82,6 +82,8 @@ FRAMEWORKS: Dict[str, Framework] = {row.package: row for row in (
               ('ResNet', 'ResNetV1d', 'ResNeXt')),
     Framework('mmpretrain', 'MMPretrain', 'mmpretrain.registry', 'mmpretrain.models.backbones',
               ('ResNet', 'ResNetV1c', 'ResNetV1d', 'ResNeXt')),
+    Framework('mmseg', 'MMSegmentation', 'mmseg.registry', 'mmseg.models.backbones',
+              ('ResNet', 'ResNetV1c', 'ResNetV1d', 'ResNeXt'), {'width_per_group': 'base_width'}),
 )}
 
 

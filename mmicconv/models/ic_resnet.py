@@ -78,6 +78,11 @@ def ic_conv_sites(model: nn.Module) -> Iterator[Tuple[str, nn.Module, str]]:
 def convert_to_ic(model: nn.Module, pattern: PatternSource, strategy: str = 'auto') -> Pattern:
     """Replace the model's covered 3x3 convs by ICConv2d, in place.
 
+    A conv the backbone dilates (a dilated stage, e.g. MMSegmentation's
+    ``dilations=(1, 1, 2, 4)``, including ``contract_dilation`` and ``multi_grid``)
+    keeps its dilation as a factor: channel ``c`` gets ``d * pattern dilation``
+    (:meth:`~mmicconv.pattern.ConvPattern.scaled`), padded by its own dilation.
+
     Args:
         model: A ResNet-like model (mmdet, mmpose or torchvision layout).
         pattern: A Pattern, an in-memory list, or a path (relative paths are
@@ -106,10 +111,12 @@ def convert_to_ic(model: nn.Module, pattern: PatternSource, strategy: str = 'aut
     for (name, block, attr), conv, conv_pattern in zip(sites, convs, pattern):
         if isinstance(conv, ICConv2d):
             raise PatternError(f'{name} is already an ICConv2d')
-        if tuple(conv.dilation) != (1, 1):
-            raise PatternError(f'{name} has dilation {tuple(conv.dilation)} from the backbone '
-                               "settings; an IC pattern sets the dilations itself, use "
-                               'dilations=(1, 1, 1, 1) for the covered stages')
+        if tuple(conv.padding) != tuple(conv.dilation):
+            raise PatternError(f'{name} has padding {tuple(conv.padding)} and dilation '
+                               f'{tuple(conv.dilation)}: an IC conv is a "same" 3x3 conv (padding = '
+                               'dilation per channel); this backbone layout is not supported')
+        if tuple(conv.dilation) != (1, 1):  # a dilated stage: the pattern scales with it
+            conv_pattern = conv_pattern.scaled(tuple(conv.dilation))
         setattr(block, attr, ICConv2d.from_conv(conv, conv_pattern, strategy))
     return pattern
 

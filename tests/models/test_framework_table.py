@@ -55,9 +55,9 @@ def with_pattern(row: Framework, cfg: dict) -> dict:
 
 
 def test_the_table_has_the_installed_frameworks_in_order():
-    assert list(FRAMEWORKS)[:3] == ['mmdet', 'mmpose', 'mmpretrain']
+    assert list(FRAMEWORKS) == ['mmdet', 'mmpose', 'mmpretrain', 'mmseg']
     assert mmicconv.REGISTERED_FRAMEWORKS == [row.package for row in INSTALLED]
-    assert [row.package for row in INSTALLED] == ['mmdet', 'mmpose', 'mmpretrain']  # this project's stack
+    assert [row.package for row in INSTALLED] == ['mmdet', 'mmpose', 'mmpretrain', 'mmseg']  # this stack
 
 
 @pytest.mark.parametrize('row', INSTALLED, ids=[row.package for row in INSTALLED])
@@ -122,8 +122,9 @@ def test_a_pickled_supernet_loads_in_a_fresh_process_without_importing_search(tm
 
 def test_get_framework_refuses_unknown_and_uninstalled_names(monkeypatch):
     assert get_framework('mmpose') is FRAMEWORKS['mmpose']
-    with pytest.raises(FrameworkError, match=r"^'mmnope' is not a framework mmicconv supports "
-                                             r'\(mmdet, mmpose.*; installed: mmdet, mmpose, mmpretrain\)$'):
+    with pytest.raises(FrameworkError,
+                       match=r"^'mmnope' is not a framework mmicconv supports "
+                             r'\(mmdet, mmpose.*; installed: mmdet, mmpose, mmpretrain, mmseg\)$'):
         get_framework('mmnope')
     missing = Framework('mmicconv_absent_pkg', 'Absent', 'mmicconv_absent_pkg.registry',
                         'mmicconv_absent_pkg.models', ('ResNet',))

@@ -93,10 +93,22 @@ def test_wrong_pattern_length_names_layers():
         ic_cls(depth=101, pattern=uniform_pattern(50))
 
 
-def test_stage_dilation_conflict_is_refused():
+def test_dilated_stage_scales_the_pattern():
+    """dilations=(1, 1, 2, 2): stage 3 and 4 convs get 2 x the pattern's dilation (docs/segmentation.md)."""
     _, ic_cls, _ = upstream('mmdet')
-    with pytest.raises(PatternError, match='dilation'):
-        ic_cls(depth=50, pattern=uniform_pattern(50), dilations=(1, 1, 2, 2), strides=(1, 2, 1, 1))
+    model = ic_cls(depth=50, pattern=uniform_pattern(50, '(1, 0)'), dilations=(1, 1, 2, 2),
+                   strides=(1, 2, 1, 1))
+    assert model.layer2[0].conv2.pattern.groups[0].dilation == (2, 1)
+    assert model.layer3[0].conv2.pattern.groups[0].dilation == (4, 2)
+    assert model.layer4[2].conv2.pattern.groups[0].dilation == (4, 2)
+
+
+def test_padding_other_than_dilation_is_refused():
+    plain_cls, _, _ = upstream('mmdet')
+    model = plain_cls(depth=50)
+    model.layer3[1].conv2.dilation = (2, 2)  # padding stays 1: not a "same" dilated conv
+    with pytest.raises(PatternError, match=r'layer3\.1\.conv2 has padding \(1, 1\) and dilation \(2, 2\)'):
+        convert_to_ic(model, uniform_pattern(50))
 
 
 @pytest.mark.parametrize('framework', FRAMEWORKS)
@@ -133,7 +145,7 @@ def test_convert_torchvision_like_module_in_place():
 @pytest.mark.parametrize('framework', FRAMEWORKS)
 def test_resnext_with_published_per_cardinality_pattern(framework):
     path = reference_file('ic_resnext101_32x4d_k9.json')
-    width = dict(base_width=4) if framework == 'mmdet' else dict(width_per_group=4)
+    width = {get_framework(framework).arg('width_per_group'): 4}
     model = build_model(framework, dict(type='ICResNeXt', depth=101, groups=32, pattern=str(path),
                                         out_indices=(3,), **width)).eval()
     conv = model.layer3[5].conv2
