@@ -141,13 +141,18 @@ def test_classifier_logits_equal_an_independent_recomputation(converted, zoo_env
 
 
 def test_inferencer_classifies_an_image(converted, zoo_env, tmp_path):
+    from mmengine.registry import DefaultScope
     from mmpretrain import ImageClassificationInferencer
     ckpt, source, fc, _ = converted
     config = str(CONFIG_DIR / 'ic-resnet50-k9-det_8xb32_in1k.py')
-    inferencer = ImageClassificationInferencer(config, pretrained=str(ckpt), device='cpu')
-    # 256x256: the stock test pipeline's ResizeEdge(256) keeps it, CenterCrop(224) takes [16:240]
-    image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
-    [result] = inferencer(image)
+    # an mmengine Runner made by an earlier test (a module fixture) leaves the process-wide default
+    # scope at 'mmengine', where the inferencer would look for mmpretrain's transforms; a fresh
+    # process has no default scope (the README block, run in a subprocess, checks that case)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        inferencer = ImageClassificationInferencer(config, pretrained=str(ckpt), device='cpu')
+        # 256x256: the stock test pipeline's ResizeEdge(256) keeps it, CenterCrop(224) takes [16:240]
+        image = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+        [result] = inferencer(image)
     classes = inferencer.classes
     assert len(classes) == 1000 and result['pred_class'] == classes[result['pred_label']]
     # the same prediction from the published model on the same preprocessed pixels
