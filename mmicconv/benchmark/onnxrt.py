@@ -1,16 +1,19 @@
 """The ``onnxruntime`` level: plain R50 and IC-R50 exported to ONNX and run in ONNX Runtime.
 
 Each IC-R50 is exported once per export form (:mod:`mmicconv.ops.export_forms`)
-and timed in the same interleaved rounds as the exported plain R50 and, for the
-side-by-side column, the same two models in PyTorch eager (``torch.no_grad``,
-the ``auto`` strategy). Every exported model is first checked against PyTorch
-(largest output difference reported). ONNX Runtime runs with ``threads``
-intra-op threads and one inter-op thread, all graph optimisations on.
+and timed in the same interleaved rounds as the exported plain R50; for the
+side-by-side column the same two models run in PyTorch eager (``torch.no_grad``,
+the ``auto`` strategy) in interleaved rounds of their own. Every exported model
+is first checked against PyTorch (largest output difference reported). ONNX Runtime runs with ``threads``
+intra-op threads, one inter-op thread, all graph optimisations on, its other
+settings default (as a deployment runs it).
 """
 
 from __future__ import annotations
 
 import io
+import statistics
+import time
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
 
@@ -82,6 +85,23 @@ def _largest_difference(session, model: nn.Module, x: torch.Tensor) -> float:
     return max(float((torch.from_numpy(g) - w).abs().max()) for g, w in zip(got, want))
 
 
+def _time_sessions(steps: Dict[str, Callable[[], None]], repeats: int,
+                   pause: float = 0.2) -> Dict[str, float]:
+    """Median seconds per case, round-robin, with a pause before each run: every session has its
+    own thread pool, whose threads spin for a while after a run and would slow the next session
+    (measured: the plain R50 at 224 took 56 ms right after another session, 22 ms alone)."""
+    for step in steps.values():
+        step()
+    samples: Dict[str, List[float]] = {name: [] for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            time.sleep(pause)
+            start = time.perf_counter()
+            step()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def bench_onnxruntime(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch: int,
                       forms: Sequence[str], repeats: int, threads: int) -> List[dict]:
     """Per pattern and size: exported plain R50 vs exported IC-R50 per form in ONNX Runtime,
@@ -105,9 +125,11 @@ def bench_onnxruntime(pattern_paths: Dict[str, Path], sizes: Sequence[int], batc
                 error[form] = _largest_difference(session, ic, x)
                 convs[form] = _conv_nodes(ic_bytes)
                 steps[form] = _ort_step(session, x)
-            steps['eager:plain'] = _eager_step(plain, x)
-            steps['eager:auto'] = _eager_step(ic, x)
-            times = time_interleaved(steps, repeats, 1, device)
+            times = _time_sessions(steps, repeats)
+            # PyTorch eager in its own interleaved rounds: its OpenMP threads and ONNX Runtime's
+            # pool are not mixed within a round
+            eager = {'eager:plain': _eager_step(plain, x), 'eager:auto': _eager_step(ic, x)}
+            times.update(time_interleaved(eager, repeats, 1, device))
             cases = ratio_rows({n: t for n, t in times.items() if not n.startswith('eager')})
             cases['eager:plain'] = dict(ms=round(times['eager:plain'] * 1e3, 3), x_plain=1.0)
             cases['eager:auto'] = dict(ms=round(times['eager:auto'] * 1e3, 3),
