@@ -99,6 +99,8 @@ def deploy(args: argparse.Namespace) -> int:
         raise ToolError(missing)
     from mmdeploy.apis import torch2onnx
     from mmengine.config import Config
+
+    import mmicconv.deploy.rewriters  # noqa: F401  (registers mmdet's per-level RPN NMS for onnxruntime)
     model_cfg = Config.fromfile(args.config)
     _check_detector(model_cfg, args.config)
     image = args.image or first_test_image(model_cfg)
