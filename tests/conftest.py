@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 
@@ -46,3 +50,32 @@ def build_model(framework: str, cfg: dict):
 
 def load_json(path: Path):
     return json.loads(path.read_text())
+
+
+@pytest.fixture(scope='session')
+def fetched_zoo(tmp_path_factory) -> Path:
+    """The published patterns, copied and sha256-verified by tools/fetch_pattern_zoo.py."""
+    if not REFERENCE_ZOO.is_dir():
+        pytest.skip(f'{REFERENCE_ZOO} is absent (../shared/reference not beside the checkout)')
+    dest = tmp_path_factory.mktemp('zoo')
+    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'fetch_pattern_zoo.py'),
+                           '--source', str(REFERENCE_ZOO), '--dest', str(dest)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return dest
+
+
+def check_config_file(path: Path, base: str, model_keys: Sequence[str]):
+    """A shipped config sets only ``_base_`` (``base``, e.g. ``'mmdet::faster_rcnn/...'``),
+    ``custom_imports``, the pattern-record hook and ``model`` with the keys ``model_keys``;
+    returns it loaded (mmengine ``Config``)."""
+    from mmengine.config import Config
+    tree = ast.parse(path.read_text())
+    assigned = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
+    assert set(assigned) == {'_base_', 'custom_imports', 'custom_hooks', 'model'}
+    assert ast.literal_eval(assigned['_base_']) == base
+    assert [kw.arg for kw in assigned['model'].keywords] == list(model_keys)
+    cfg = Config.fromfile(str(path))
+    assert cfg.custom_imports == dict(imports=['mmicconv'], allow_failed_imports=False)
+    assert cfg.custom_hooks == [dict(type='ICPatternRecordHook')]
+    return cfg

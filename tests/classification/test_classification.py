@@ -3,7 +3,6 @@ classifiers (``tools/convert_checkpoint.py --classifier``) for mmpretrain's tool
 
 from __future__ import annotations
 
-import ast
 import re
 import subprocess
 import sys
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REFERENCE_ZOO, REPO, build_model, reference_file
+from conftest import REFERENCE_ZOO, REPO, build_model, check_config_file, reference_file
 from mmengine.config import Config
 from tool_helpers import published_layout
 
@@ -59,15 +58,7 @@ def test_every_config_is_tested():
 @pytest.mark.parametrize('name', sorted(CONFIGS))
 def test_config_only_changes_the_backbone(name):
     base, backbone_type, pattern, depth = CONFIGS[name]
-    path = CONFIG_DIR / f'{name}.py'
-    tree = ast.parse(path.read_text())
-    assigned = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
-    assert set(assigned) == {'_base_', 'custom_imports', 'custom_hooks', 'model'}
-    assert ast.literal_eval(assigned['_base_']) == f'mmpretrain::{base}'
-    assert [kw.arg for kw in assigned['model'].keywords] == ['backbone']
-    cfg = Config.fromfile(str(path))
-    assert cfg.custom_imports == dict(imports=['mmicconv'], allow_failed_imports=False)
-    assert cfg.custom_hooks == [dict(type='ICPatternRecordHook')]
+    cfg = check_config_file(CONFIG_DIR / f'{name}.py', f'mmpretrain::{base}', ['backbone'])
     assert cfg.model.type == 'ImageClassifier' and cfg.model.head.num_classes == 1000
     assert cfg.train_dataloader.dataset.type == 'ImageNet'              # the rest is the stock config
     backbone = cfg.model.backbone

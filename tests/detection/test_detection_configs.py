@@ -7,14 +7,11 @@ reason when absent); ``init_cfg`` is disabled because no checkpoint exists here.
 
 from __future__ import annotations
 
-import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import REFERENCE_ZOO, REPO, build_model
+from conftest import REPO, build_model, check_config_file
 from mmengine.config import Config
 
 CONFIG_DIR = REPO / 'configs' / 'detection'
@@ -43,19 +40,6 @@ def test_every_config_is_tested():
     assert sorted(p.stem for p in CONFIG_DIR.glob('*.py')) == sorted(CONFIGS)
 
 
-@pytest.fixture(scope='module')
-def fetched_zoo(tmp_path_factory) -> Path:
-    """The published patterns, copied and sha256-verified by the fetch tool."""
-    if not REFERENCE_ZOO.is_dir():
-        pytest.skip(f'{REFERENCE_ZOO} is absent (../shared/reference not beside the checkout)')
-    dest = tmp_path_factory.mktemp('zoo')
-    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'fetch_pattern_zoo.py'),
-                           '--source', str(REFERENCE_ZOO), '--dest', str(dest)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return dest
-
-
 @pytest.fixture
 def zoo_env(fetched_zoo, monkeypatch) -> Path:
     monkeypatch.setenv('MMICCONV_PATTERN_ZOO', str(fetched_zoo))
@@ -67,16 +51,7 @@ def test_config_only_changes_the_backbone(name):
     """The file sets ``_base_`` (mmdet::), ``custom_imports``, the pattern-record hook and
     ``model.backbone`` only."""
     base, model_type, task, depth, _ = CONFIGS[name]
-    path = CONFIG_DIR / f'{name}.py'
-    tree = ast.parse(path.read_text())
-    assigned = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
-    assert set(assigned) == {'_base_', 'custom_imports', 'custom_hooks', 'model'}
-    assert ast.literal_eval(assigned['_base_']) == f'mmdet::{base}'
-    assert [kw.arg for kw in assigned['model'].keywords] == ['backbone']
-
-    cfg = Config.fromfile(str(path))
-    assert cfg.custom_imports == dict(imports=['mmicconv'], allow_failed_imports=False)
-    assert cfg.custom_hooks == [dict(type='ICPatternRecordHook')]
+    cfg = check_config_file(CONFIG_DIR / f'{name}.py', f'mmdet::{base}', ['backbone'])
     assert cfg.model.type == model_type
     assert cfg.train_dataloader.dataset.type == 'CocoDataset'         # the rest is the stock config
     backbone = cfg.model.backbone

@@ -9,15 +9,12 @@ because no checkpoint exists here.
 
 from __future__ import annotations
 
-import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import REFERENCE_ZOO, REPO, build_model
+from conftest import REPO, build_model, check_config_file
 from mmengine.config import Config
 from reference_impl import per_channel_dilations
 
@@ -57,18 +54,6 @@ def test_every_config_is_tested():
     assert sorted(p.stem for p in CONFIG_DIR.glob('*.py')) == sorted(CONFIGS)
 
 
-@pytest.fixture(scope='module')
-def fetched_zoo(tmp_path_factory) -> Path:
-    if not REFERENCE_ZOO.is_dir():
-        pytest.skip(f'{REFERENCE_ZOO} is absent (../shared/reference not beside the checkout)')
-    dest = tmp_path_factory.mktemp('zoo')
-    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'fetch_pattern_zoo.py'),
-                           '--source', str(REFERENCE_ZOO), '--dest', str(dest)],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return dest
-
-
 def unscoped(value):
     """A config value as plain Python without the ``_scope_`` keys ``mmseg::`` bases add."""
     if hasattr(value, 'to_dict'):
@@ -85,16 +70,8 @@ def test_config_only_changes_the_backbone(name):
     """The file sets ``_base_`` (mmseg::), ``custom_imports``, the pattern-record hook and
     ``model.pretrained``/``model.backbone`` only; everything else is the stock config's."""
     base, depth, head, _ = CONFIGS[name]
-    path = CONFIG_DIR / f'{name}.py'
-    tree = ast.parse(path.read_text())
-    assigned = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
-    assert set(assigned) == {'_base_', 'custom_imports', 'custom_hooks', 'model'}
-    assert ast.literal_eval(assigned['_base_']) == f'mmseg::{base}'
-    assert [kw.arg for kw in assigned['model'].keywords] == ['pretrained', 'backbone']
-
-    cfg = Config.fromfile(str(path))
+    cfg = check_config_file(CONFIG_DIR / f'{name}.py', f'mmseg::{base}', ['pretrained', 'backbone'])
     stock = Config.fromfile(str(Path(__import__('mmseg').__file__).parent / '.mim' / 'configs' / base))
-    assert cfg.custom_imports == dict(imports=['mmicconv'], allow_failed_imports=False)
     assert cfg.model.decode_head.type == head
     backbone, stock_backbone = cfg.model.pop('backbone'), stock.model.pop('backbone')
     assert cfg.model.pop('pretrained') is None
