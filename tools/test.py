@@ -24,6 +24,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import numbers
+import os.path as osp
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -62,7 +64,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
-    """``--show``/``--show-dir`` for mmdet's and mmpose's visualization hooks."""
+    """``--show``/``--show-dir`` for mmdet's, mmpose's and mmseg's visualization hooks."""
     hook = cfg.default_hooks.get('visualization', None)
     if hook is None:
         raise SystemExit('--show/--show-dir need default_hooks.visualization in the config')
@@ -70,6 +72,13 @@ def enable_visualization(cfg: Config, args: argparse.Namespace) -> None:
         hook.enable = True
         if args.show_dir:
             hook.out_dir = args.show_dir
+    elif hook.get('type') == 'SegVisualizationHook':
+        # mmseg's hook paints through the visualizer's backends, every `interval` images:
+        # every image, into WORK_DIR/SHOW_DIR/vis_data/vis_image/ (mmdet's and mmpose's paint all)
+        hook.draw = True
+        if args.show_dir:
+            cfg.visualizer.save_dir = osp.join(cfg.work_dir, args.show_dir)
+            hook.interval = 1
     else:
         hook.draw = True
         if args.show_dir:
@@ -114,7 +123,8 @@ def test(args: argparse.Namespace) -> int:
     metrics = runner.test()
     if args.metrics_out and runner.rank == 0:
         Path(args.metrics_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.metrics_out).write_text(json.dumps({k: float(v) if isinstance(v, (int, float)) else v
+        # numbers.Number covers numpy scalars too (mmseg's metrics are numpy float32)
+        Path(args.metrics_out).write_text(json.dumps({k: float(v) if isinstance(v, numbers.Number) else v
                                                       for k, v in metrics.items()}, indent=2))
     finish_distributed()
     return 0
