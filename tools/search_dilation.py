@@ -155,7 +155,9 @@ def calibration_batches(cfg: Config, model: torch.nn.Module, count: int, seed: i
     if count > len(loader):
         print(f'[search] only {len(loader)} calibration batches available (asked {count})', flush=True)
     for batch in itertools.islice(loader, count):
-        yield model.data_preprocessor(batch, False)['inputs']
+        # training mode, as for the training batches they are: mmseg's preprocessor pads a batch
+        # of different sizes only then (and refuses it in test mode)
+        yield model.data_preprocessor(batch, True)['inputs']
 
 
 def plot(pattern_path: Path, layers, method: str, out: Path) -> str:

@@ -92,3 +92,26 @@ def test_toy_segmenter_learns(workspace, trained):
     assert len(pictures) == 32, f'tools/test.py --show-dir painted {len(pictures)} of the 32 val images'
     painted = cv2.imread(str(pictures[0]))
     assert painted is not None and painted.ndim == 3
+
+
+def test_search_on_the_toy_segmentation_config(workspace):
+    """tools/search_dilation.py on an mmseg config (a short supernet): a valid pattern that fits
+    the narrow backbone, and inherited weights that load strictly into the retrain config's
+    segmentor."""
+    from mmengine.runner import load_checkpoint
+
+    from mmicconv.models.ic_resnet import ic_conv_sites
+    from mmicconv.pattern import Pattern
+    out = workspace / 'search'
+    proc = run(tool('search_dilation.py') + [TOY_SEG, '--d-max', '2', '--supernet-iters', '20',
+                                             '--calib-batches', '2', '--work-dir', out], cwd=workspace)
+    assert 'IC model vs supernet restricted to the chosen taps' in proc.stdout
+    pattern = Pattern.load(str(out / 'pattern.json'))
+    retrain = Config.fromfile(str(out / 'retrain_config.py'))
+    assert retrain.default_scope == 'mmseg'
+    model = build_model('mmseg', retrain.model)
+    widths = [getattr(block, attr).out_channels for _, block, attr in ic_conv_sites(model.backbone)]
+    assert [entry.total for entry in pattern] == widths == [16] * 3 + [32] * 4 + [64] * 6 + [128] * 3
+    assert all(max(g.dilation_h for g in e.groups) <= 2 and max(g.dilation_w for g in e.groups) <= 2
+               for e in pattern)
+    load_checkpoint(model, str(out / 'inherited.pth'), map_location='cpu', strict=True)
