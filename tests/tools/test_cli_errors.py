@@ -180,6 +180,13 @@ def test_generator_with_an_unwritable_output(ws, tool_name, out_arg):
     assert str(ws / 'bad_json.json') in line and ('Not a directory' in line or 'File exists' in line), line
 
 
+@pytest.mark.parametrize('tool_name', ['make_toy_segmentation.py', 'make_toy_classification.py'])
+def test_toy_derivers_without_the_toy_coco(ws, tool_name):
+    line = run_failing(tool(tool_name) + ['--coco', ws / 'no_coco', '--out', ws / 'derived'], ws)
+    assert line == (f'ERROR: {ws / "no_coco" / "annotations" / "instances_train.json"}: not found (write the '
+                    f'toy COCO first: python tools/make_toy_coco.py --out {ws / "no_coco"})'), line
+
+
 def test_fetch_pattern_zoo_with_a_missing_manifest(ws):
     line = run_failing(tool('fetch_pattern_zoo.py') + ['--manifest', ws / 'gone.json', '--dest', ws / 'zoo'],
                        ws)
