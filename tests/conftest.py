@@ -65,10 +65,10 @@ def fetched_zoo(tmp_path_factory) -> Path:
     return dest
 
 
-def check_config_file(path: Path, base: str, model_keys: Sequence[str]):
+def check_config_file(path: Path, base: str, model_keys: Sequence[str], hooks: Sequence[str] = ()):
     """A shipped config sets only ``_base_`` (``base``, e.g. ``'mmdet::faster_rcnn/...'``),
-    ``custom_imports``, the pattern-record hook and ``model`` with the keys ``model_keys``;
-    returns it loaded (mmengine ``Config``)."""
+    ``custom_imports``, the pattern-record hook (then ``hooks``, by type) and ``model`` with the
+    keys ``model_keys``; returns it loaded (mmengine ``Config``)."""
     from mmengine.config import Config
     tree = ast.parse(path.read_text())
     assigned = {t.id: node.value for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
@@ -77,5 +77,5 @@ def check_config_file(path: Path, base: str, model_keys: Sequence[str]):
     assert [kw.arg for kw in assigned['model'].keywords] == list(model_keys)
     cfg = Config.fromfile(str(path))
     assert cfg.custom_imports == dict(imports=['mmicconv'], allow_failed_imports=False)
-    assert cfg.custom_hooks == [dict(type='ICPatternRecordHook')]
+    assert cfg.custom_hooks == [dict(type=name) for name in ('ICPatternRecordHook', *hooks)]
     return cfg

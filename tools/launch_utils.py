@@ -13,8 +13,10 @@
 * :func:`check_config_patterns`: fail fast on a bad ``pattern=``, before a
   model or dataset is built (the error contract itself, ``run_cli`` and
   ``require_file``, is :mod:`mmicconv.utils.cli`).
-* :func:`add_pattern_record_hook`: the IC pattern record of
-  :mod:`mmicconv.checkpoint.record` in every Runner the tools build.
+* :func:`add_project_hooks`: the IC pattern record of
+  :mod:`mmicconv.checkpoint.record` in every Runner the tools build, and the
+  label-map check (:class:`mmicconv.engine.hooks.SegLabelCheckHook`) in
+  MMSegmentation's.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import argparse
 import importlib
 import os
 import os.path as osp
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 import torch
 from mmengine.config import Config, DictAction
@@ -31,7 +33,7 @@ from mmengine.config import Config, DictAction
 from mmicconv.utils.cli import ToolError, add_debug_arg, first_line, require_file
 
 __all__ = ['add_common_args', 'load_config', 'prepare_cpu_distributed', 'import_scope_registry',
-           'finish_distributed', 'check_config_patterns', 'add_pattern_record_hook']
+           'finish_distributed', 'check_config_patterns', 'add_project_hooks']
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -152,18 +154,23 @@ def check_config_patterns(cfg: Config, config_path: str) -> int:
     return count
 
 
-def add_pattern_record_hook(cfg: Config, check_fit: bool = False) -> None:
-    """Add :class:`mmicconv.engine.ICPatternRecordHook` to ``custom_hooks`` unless
-    the config has it (its ``check_fit`` is then set when asked)."""
-    import mmicconv.engine  # noqa: F401  (registers the hook)
+def _find_hook(hooks: list, name: str):
+    return next((hook for hook in hooks if hook.get('type') in (name, f'mmicconv.{name}')), None)
 
-    hooks: Iterable = cfg.get('custom_hooks', None) or []
-    hooks = list(hooks)
-    for hook in hooks:
-        if hook.get('type') in ('ICPatternRecordHook', 'mmicconv.ICPatternRecordHook'):
-            if check_fit:
-                hook['check_fit'] = True
-            break
-    else:
+
+def add_project_hooks(cfg: Config, check_fit: bool = False) -> None:
+    """Add :class:`mmicconv.engine.ICPatternRecordHook` to ``custom_hooks`` unless the
+    config has it (its ``check_fit`` is then set when asked), and for an
+    MMSegmentation config (``default_scope='mmseg'``) the
+    :class:`mmicconv.engine.hooks.SegLabelCheckHook` unless it has it."""
+    import mmicconv.engine  # noqa: F401  (registers the hooks)
+
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    record = _find_hook(hooks, 'ICPatternRecordHook')
+    if record is None:
         hooks.append(dict(type='ICPatternRecordHook', check_fit=check_fit))
+    elif check_fit:
+        record['check_fit'] = True
+    if cfg.get('default_scope', None) == 'mmseg' and _find_hook(hooks, 'SegLabelCheckHook') is None:
+        hooks.append(dict(type='SegLabelCheckHook'))
     cfg.custom_hooks = hooks

@@ -32,7 +32,7 @@ from typing import Optional, Sequence
 
 from launch_utils import (
     add_common_args,
-    add_pattern_record_hook,
+    add_project_hooks,
     check_config_patterns,
     finish_distributed,
     import_scope_registry,
@@ -111,7 +111,7 @@ def test(args: argparse.Namespace) -> int:
     scope = import_scope_registry(cfg)
     check_config_patterns(cfg, args.config)
     cfg.load_from = args.checkpoint
-    add_pattern_record_hook(cfg, check_fit=True)
+    add_project_hooks(cfg, check_fit=True)
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
     if args.tta:

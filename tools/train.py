@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 
 from launch_utils import (
     add_common_args,
-    add_pattern_record_hook,
+    add_project_hooks,
     check_config_patterns,
     finish_distributed,
     import_scope_registry,
@@ -84,7 +84,7 @@ def train(args: argparse.Namespace) -> int:
     import_scope_registry(cfg)
     check_config_patterns(cfg, args.config)
     require_file(cfg.get('load_from', None), 'checkpoint (load_from / --resume)')
-    add_pattern_record_hook(cfg)
+    add_project_hooks(cfg)
     prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()

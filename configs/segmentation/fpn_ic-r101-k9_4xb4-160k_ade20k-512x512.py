@@ -14,7 +14,7 @@
 _base_ = 'mmseg::sem_fpn/fpn_r101_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
 # checkpoints record this pattern; loading one of another pattern is refused
-custom_hooks = [dict(type='ICPatternRecordHook')]
+custom_hooks = [dict(type='ICPatternRecordHook'), dict(type='SegLabelCheckHook')]
 
 model = dict(
     pretrained=None,  # the stock config's open-mmlab://resnet101_v1c; init_cfg below instead

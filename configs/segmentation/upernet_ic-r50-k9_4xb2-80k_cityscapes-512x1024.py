@@ -12,7 +12,7 @@
 _base_ = 'mmseg::upernet/upernet_r50_4xb2-80k_cityscapes-512x1024.py'
 custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
 # checkpoints record this pattern; loading one of another pattern is refused
-custom_hooks = [dict(type='ICPatternRecordHook')]
+custom_hooks = [dict(type='ICPatternRecordHook'), dict(type='SegLabelCheckHook')]
 
 model = dict(
     pretrained=None,  # the stock config's open-mmlab://resnet50_v1c; init_cfg below instead

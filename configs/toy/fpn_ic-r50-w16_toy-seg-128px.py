@@ -5,7 +5,7 @@
 # mmseg's Semantic FPN base; the paper's single 7x7 stem (mmseg's ResNet); the rest is small.
 _base_ = ['mmseg::_base_/models/fpn_r50.py', 'mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmicconv'], allow_failed_imports=False)
-custom_hooks = [dict(type='ICPatternRecordHook')]
+custom_hooks = [dict(type='ICPatternRecordHook'), dict(type='SegLabelCheckHook')]
 
 data_root = 'data/toy_seg/'
 classes = ('background', 'person', 'rectangle', 'ellipse', 'triangle')

@@ -67,10 +67,11 @@ def unscoped(value):
 
 @pytest.mark.parametrize('name', sorted(CONFIGS))
 def test_config_only_changes_the_backbone(name):
-    """The file sets ``_base_`` (mmseg::), ``custom_imports``, the pattern-record hook and
+    """The file sets ``_base_`` (mmseg::), ``custom_imports``, the pattern-record and label-check hooks and
     ``model.pretrained``/``model.backbone`` only; everything else is the stock config's."""
     base, depth, head, _ = CONFIGS[name]
-    cfg = check_config_file(CONFIG_DIR / f'{name}.py', f'mmseg::{base}', ['pretrained', 'backbone'])
+    cfg = check_config_file(CONFIG_DIR / f'{name}.py', f'mmseg::{base}', ['pretrained', 'backbone'],
+                            hooks=['SegLabelCheckHook'])
     stock = Config.fromfile(str(Path(__import__('mmseg').__file__).parent / '.mim' / 'configs' / base))
     assert cfg.model.decode_head.type == head
     backbone, stock_backbone = cfg.model.pop('backbone'), stock.model.pop('backbone')

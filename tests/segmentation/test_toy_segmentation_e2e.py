@@ -115,3 +115,28 @@ def test_search_on_the_toy_segmentation_config(workspace):
     assert all(max(g.dilation_h for g in e.groups) <= 2 and max(g.dilation_w for g in e.groups) <= 2
                for e in pattern)
     load_checkpoint(model, str(out / 'inherited.pth'), map_location='cpu', strict=True)
+
+
+def test_a_label_map_outside_the_classes_stops_the_test_naming_it(workspace, trained, tmp_path):
+    """One val label map with class 9 (the config has 5): tools/test.py exits 1 with one line
+    naming that file, and without the config's hook listed (the tool adds it to mmseg configs)."""
+    data = tmp_path / 'toy_seg'
+    (data / 'ann_dir').mkdir(parents=True)
+    (data / 'img_dir').symlink_to(workspace / 'data' / 'toy_seg' / 'img_dir')
+    val = data / 'ann_dir' / 'val'
+    val.mkdir()
+    for src in sorted((workspace / 'data' / 'toy_seg' / 'ann_dir' / 'val').glob('*.png')):
+        (val / src.name).write_bytes(src.read_bytes())
+    bad = sorted(val.glob('*.png'))[3]
+    labels = cv2.imread(str(bad), cv2.IMREAD_UNCHANGED)
+    labels[:4, :4] = 9
+    cv2.imwrite(str(bad), labels)
+    config = tmp_path / 'no_label_hook.py'
+    config.write_text(f"_base_ = ['{TOY_SEG}']\ncustom_hooks = [dict(type='ICPatternRecordHook')]\n"
+                      f"test_dataloader = dict(dataset=dict(data_root='{data}/'))\n")
+    proc = run(tool('test.py') + [config, trained, '--work-dir', tmp_path / 'work'], cwd=workspace,
+               returncode=1)
+    lines = proc.stderr.strip().splitlines()
+    want = f"ERROR: {bad}: label map has class value(s) 9 outside the config's 5 classes"
+    assert lines[-1].startswith(want), proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr
