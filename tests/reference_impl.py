@@ -68,3 +68,51 @@ def check_against_reference(conv: torch.nn.Module, entry: dict, x: torch.Tensor,
     torch.testing.assert_close(conv.weight.grad, weight.grad, atol=atol, rtol=rtol)
     if bias is not None:
         torch.testing.assert_close(conv.bias.grad, bias.grad, atol=atol, rtol=rtol)
+
+
+# The compiled kernel's float32 results against float64: random cases and the rounding bound.
+
+UNIT_ROUNDOFF = 2.0 ** -24      # float32
+
+
+def band_case(seed: int, channels: Optional[int] = None, side: Optional[int] = None):
+    """``(conv, x, grad)``: a random ``band`` ICConv2d (dilations up to 6, stride 1 or 2), a batch
+    of 4 inputs of a random side (whole small maps several per GEMM up to banded large ones) and
+    an output gradient."""
+    from mmicconv.ops import ICConv2d
+    rng = random.Random(seed)
+    channels = channels or rng.choice([8, 16, 32])
+    entry = random_entry(rng, channels, max_dilation=6)
+    torch.manual_seed(seed)
+    conv = ICConv2d(channels, channels, stride=rng.choice([1, 2]), pattern=entry, strategy='band')
+    x = torch.randn(4, channels, *(side or rng.choice([2, 5, 8, 16, 23]),) * 2, requires_grad=True)
+    grad = torch.randn_like(conv(x))
+    return conv, x, grad
+
+
+def run_conv(conv: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor):
+    """``(y, dx, dw)`` of ``conv`` on ``x`` backpropagating ``grad``."""
+    conv.zero_grad(set_to_none=True)
+    x = x.detach().requires_grad_(True)
+    y = conv(x)
+    (y * grad).sum().backward()
+    return y.detach(), x.grad, conv.weight.grad.clone()
+
+
+def _gamma(n: int) -> float:
+    return n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF)
+
+
+def rounding_bounds(conv: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor):
+    """gamma_n * sum |a_i b_i| for every element of (y, dx, dw): the float32 error bound of a
+    sum of n products in any order (Higham, Accuracy and Stability of Numerical Algorithms,
+    3.1). The same conv, run in float64 on |weight|, |x| and |grad|, sums the magnitudes of
+    exactly the products that each element sums; n is the number of those products."""
+    import copy
+    magnitude = copy.deepcopy(conv).double()
+    with torch.no_grad():
+        magnitude.weight.abs_()
+    sums = run_conv(magnitude, x.detach().double().abs(), grad.double().abs())
+    c_in, c_out = conv.in_channels, conv.out_channels
+    terms = (9 * c_in, 9 * c_out, grad.shape[0] * grad.shape[2] * grad.shape[3])
+    return [_gamma(n) * s for n, s in zip(terms, sums)]

@@ -27,6 +27,11 @@ the compiled kernel's GEMM alone (``Z = W9 @ x``, exactly the 3x3 conv's FLOPs,
 none of the shifted adds; the outputs are wrong, the shapes right). It is the
 floor of any kernel built on that GEMM.
 
+``--gemm-backends mkl onednn`` (CPU) times every IC case once per GEMM library of
+the compiled kernel (cases ``auto@mkl``, ``auto@onednn``, ``oracle:gemm@onednn``, ...);
+without it the kernel uses the process's choice (``mmicconv.ops.gemm``: oneDNN on
+non-Intel CPUs, MKL on Intel), printed in the header line.
+
 Modes: ``fwd`` (``torch.no_grad``, eval mode) and ``train`` (train mode,
 forward + backward of the sum of the outputs, gradients zeroed before each
 step). Batch: ``--batch`` (default 2) at every size. Peak memory (``--memory``):
@@ -70,6 +75,7 @@ from mmicconv.benchmark.onnxrt import bench_onnxruntime, onnxruntime_unavailable
 from mmicconv.benchmark.oracle import oracle_wanted  # noqa: E402
 from mmicconv.benchmark.report import cpu_model, markdown_summary, report_load  # noqa: E402
 from mmicconv.ops import EXPORT_FORMS  # noqa: E402
+from mmicconv.ops.gemm import GEMM_BACKENDS, gemm_backend, set_gemm_backend  # noqa: E402
 from mmicconv.pattern import Pattern  # noqa: E402
 
 
@@ -97,6 +103,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--gemm-oracle', action='store_true',
                    help="backbone level, fwd, CPU: add the case 'oracle:gemm' (IC-R50 whose compiled "
                         "kernel computes only its GEMM W9 @ x): the floor of any kernel built on it")
+    p.add_argument('--gemm-backends', nargs='+', default=[], choices=list(GEMM_BACKENDS),
+                   help='CPU: time every IC case once per GEMM library of the compiled kernel (cases '
+                        "'auto@mkl', 'auto@onednn', ...; default: the process's choice, "
+                        'see docs/performance.md)')
     p.add_argument('--onnxruntime', action='store_true',
                    help='only the ONNX Runtime level: plain R50 and IC-R50 exported to ONNX, run in '
                         'onnxruntime, beside PyTorch eager (forward)')
@@ -141,7 +151,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_model()
     print(f'# torch {torch.__version__}, device {device} ({name}), threads {torch.get_num_threads()}, '
           f'batch {args.batch}, repeats {args.repeats}, strategies {args.strategies}, '
-          f'amp {amp}, backbone {backbone_source()}', flush=True)
+          f'amp {amp}, backbone {backbone_source()}, kernel GEMM {gemm_backend()}', flush=True)
     load_before = report_load('before')
     results: List[dict] = []
     if args.onnxruntime:
@@ -151,11 +161,13 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     if 'layer' in args.levels:
         patterns = {k: Pattern.load(str(p)) for k, p in paths.items()}
         results += bench_layers(patterns, args.sizes, args.batch, args.modes, args.strategies,
-                                args.repeats, device, amp)
+                                args.repeats, device, amp, args.gemm_backends)
     if 'backbone' in args.levels:
         results += bench_backbones(paths, args.sizes, args.batch, args.modes, args.strategies,
                                    args.repeats, device, amp, args.cuda_graphs,
-                                   oracle_wanted(args.gemm_oracle, device))
+                                   oracle_wanted(args.gemm_oracle, device), args.gemm_backends)
+    if args.gemm_backends:
+        set_gemm_backend('auto')
     if args.memory:
         mem_strategies = args.memory_strategies or args.strategies
         results += bench_memory(paths, args.memory_sizes, args.batch, mem_strategies, args.threads, device)

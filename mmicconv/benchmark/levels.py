@@ -12,16 +12,17 @@ import torch.nn as nn
 from ..pattern import Pattern
 from .cases import ORACLE_CASE, build_backbone, conv2_shapes, ic_conv_or_none
 from .report import progress
-from .timing import cuda_graphed, make_step, ratio_rows, time_interleaved
+from .timing import cuda_graphed, make_step, per_gemm_backend, ratio_rows, time_interleaved
 
 __all__ = ['bench_layers', 'bench_backbones', 'profile_backbones']
 
 
 def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int, modes: Sequence[str],
                  strategies: Sequence[str], repeats: int, device: torch.device,
-                 amp: Optional[torch.dtype] = None) -> List[dict]:
+                 amp: Optional[torch.dtype] = None, gemm_backends: Sequence[str] = ()) -> List[dict]:
     """Plain ``nn.Conv2d`` vs ``ICConv2d`` per strategy, for each distinct R50 ``conv2`` shape,
-    with the pattern's entry of the first conv of that shape."""
+    with the pattern's entry of the first conv of that shape; ``gemm_backends``: each IC case
+    once per GEMM library of the compiled kernel (:func:`.timing.per_gemm_backend`)."""
     results = []
     for size in sizes:
         for shape in conv2_shapes(size):
@@ -36,7 +37,8 @@ def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int,
                         models[strategy] = conv
                 for mode in modes:
                     xin = x.clone().requires_grad_(mode == 'train')
-                    steps = {n: make_step(m, xin, mode, amp) for n, m in models.items()}
+                    steps = per_gemm_backend({n: make_step(m, xin, mode, amp) for n, m in models.items()},
+                                             gemm_backends)
                     times = time_interleaved(steps, repeats, 1, device)
                     row = dict(level='layer', layer=f'conv2#{index}', channels=channels, stride=stride,
                                input=[batch, channels, hw, hw], pattern=key, size=size, mode=mode,
@@ -49,9 +51,11 @@ def bench_layers(patterns: Dict[str, Pattern], sizes: Sequence[int], batch: int,
 def bench_backbones(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch: int,
                     modes: Sequence[str], strategies: Sequence[str], repeats: int,
                     device: torch.device, amp: Optional[torch.dtype] = None,
-                    graphs: bool = False, oracle: bool = False) -> List[dict]:
+                    graphs: bool = False, oracle: bool = False,
+                    gemm_backends: Sequence[str] = ()) -> List[dict]:
     """Plain R50 vs IC-R50 per strategy; ``oracle``: also the GEMM-only IC-R50 (``fwd`` only,
-    :mod:`.oracle`); ``graphs``: each step replayed from a CUDA graph."""
+    :mod:`.oracle`); ``graphs``: each step replayed from a CUDA graph; ``gemm_backends``: each IC
+    case once per GEMM library of the compiled kernel (:func:`.timing.per_gemm_backend`)."""
     results = []
     plain = build_backbone(None, 'auto', device)
     for key, path in pattern_paths.items():
@@ -65,6 +69,7 @@ def bench_backbones(pattern_paths: Dict[str, Path], sizes: Sequence[int], batch:
                 steps = {n: make_step(m, x, mode, amp) for n, m in models.items()}
                 if oracle_model is not None and mode == 'fwd':
                     steps[ORACLE_CASE] = make_step(oracle_model, x, mode, amp)
+                steps = per_gemm_backend(steps, gemm_backends)
                 if graphs:
                     steps = {n: cuda_graphed(step) for n, step in steps.items()}
                 times = time_interleaved(steps, repeats, 1, device)

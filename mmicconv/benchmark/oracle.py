@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..ops.extension import extension_error
+from ..ops.extension import extension_error, load_extension
 from ..ops.op import band_chunking
 from ..ops.plan import w9_matrix
 from ..ops.strategies import ICConvSpec, ICConvStrategy, register_strategy
@@ -32,6 +32,7 @@ def gemm_only_forward(x: torch.Tensor, weight: torch.Tensor, stride: Sequence[in
     rows are written to the output (wrong values, right shape, one write as the kernel's):
     the result is the 1x1 conv of the phase-``(0, 0)`` input by ``weight[:, :, 0, 0]``.
     """
+    gemm = load_extension().gemm  # the kernel's own GEMM (its library: mmicconv.ops.gemm)
     x = x.contiguous()
     if tuple(stride) != (1, 1):
         x = x[:, :, ::stride[0], ::stride[1]].contiguous()
@@ -39,15 +40,16 @@ def gemm_only_forward(x: torch.Tensor, weight: torch.Tensor, stride: Sequence[in
     cout, w9 = weight.shape[0], w9_matrix(weight.to(x.dtype))
     rows, _ = band_chunking(h, w)
     if rows == h:  # whole images side by side in one GEMM
-        z = torch.mm(w9, x.view(n, c, h * w).transpose(0, 1).reshape(c, n * h * w))[:cout]
-        return z.view(cout, n, h, w).transpose(0, 1).contiguous()
+        z = x.new_empty(9 * cout, n * h * w)
+        gemm(z, w9, x.view(n, c, h * w).transpose(0, 1).reshape(c, n * h * w), False)
+        return z[:cout].view(cout, n, h, w).transpose(0, 1).contiguous()
     y = x.new_empty(n, cout, h * w)
     buffer = x.new_empty(9 * cout * rows * w)
     for i in range(n):
         for start in range(0, h * w, rows * w):
             columns = min(rows * w, h * w - start)
             z = buffer[:9 * cout * columns].view(9 * cout, columns)
-            torch.mm(w9, x[i].view(c, h * w)[:, start:start + columns], out=z)
+            gemm(z, w9, x[i].view(c, h * w)[:, start:start + columns], False)
             y[i, :, start:start + columns] = z[:cout]
     return y.view(n, cout, h, w)
 

@@ -57,14 +57,24 @@ def progress(row: dict) -> None:
           flush=True)
 
 
+def _case_names(rows: List[dict]) -> List[str]:
+    """The timed cases but ``plain``, in order of first appearance (``loop``, ``tap``, ``auto``, ...)."""
+    names: List[str] = []
+    for row in rows:
+        names += [n for n in row['cases'] if n != 'plain' and n not in names]
+    return names
+
+
 def _backbone_table(results: List[dict]) -> List[str]:
-    if not any(r['level'] == 'backbone' for r in results):
+    rows = [r for r in results if r['level'] == 'backbone']
+    if not rows:
         return []
-    lines = ['| backbone: IC-R50 / plain R50 | size | mode | loop | tap | auto | auto vs loop |',
-             '|---' * 7 + '|']
-    for row in (r for r in results if r['level'] == 'backbone'):
+    names = _case_names(rows)
+    lines = ['| backbone: IC-R50 / plain R50 | size | mode | ' + ' | '.join(names) + ' | auto vs loop |',
+             '|---' * (len(names) + 4) + '|']
+    for row in rows:
         cases = row['cases']
-        cells = [f"{cases[n]['x_plain']:.2f}x" if n in cases else '-' for n in ('loop', 'tap', 'auto')]
+        cells = [f"{cases[n]['x_plain']:.2f}x" if n in cases else '-' for n in names]
         faster = (f"{cases['loop']['ms'] / cases['auto']['ms']:.2f}x faster"
                   if 'loop' in cases and 'auto' in cases else '-')
         lines.append(f"| {row['pattern']} | {row['size']} | {row['mode']} | " + ' | '.join(cells)
@@ -77,14 +87,15 @@ def _layer_table(results: List[dict]) -> List[str]:
     if not layer_rows:
         return []
     shapes = len({r['layer'] for r in layer_rows})
-    lines = ['', f'| per layer ({shapes} conv2 shapes of R50): min-max of x plain conv | size | mode '
-             '| loop | tap | auto |', '|---' * 6 + '|']
+    names = _case_names(layer_rows)
+    lines = ['', f'| per layer ({shapes} conv2 shapes of R50): min-max of x plain conv | size | mode | '
+             + ' | '.join(names) + ' |', '|---' * (len(names) + 3) + '|']
     keys = sorted({(r['pattern'], r['size'], r['mode']) for r in layer_rows},
                   key=lambda k: (int(k[0][1:]), k[1], k[2] != 'fwd'))
     for key in keys:
         rows = [r for r in layer_rows if (r['pattern'], r['size'], r['mode']) == key]
         cells = []
-        for name in ('loop', 'tap', 'auto'):
+        for name in names:
             values = [r['cases'][name]['x_plain'] for r in rows if name in r['cases']]
             cells.append(f'{min(values):.2f}-{max(values):.2f}x' if values else '-')
         lines.append(f'| {key[0]} | {key[1]} | {key[2]} | ' + ' | '.join(cells) + ' |')

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
 
-__all__ = ['Step', 'sync', 'make_step', 'cuda_graphed', 'time_interleaved', 'ratio_rows']
+__all__ = ['Step', 'sync', 'make_step', 'cuda_graphed', 'time_interleaved', 'ratio_rows', 'per_gemm_backend']
 
 Step = Callable[[], None]
 
@@ -92,3 +92,24 @@ def ratio_rows(times: Dict[str, float], base: str = 'plain') -> Dict[str, Dict[s
             row['x_loop'] = round(seconds / times['loop'], 3)
         rows[name] = row
     return rows
+
+
+def per_gemm_backend(steps: Dict[str, Step], backends: Sequence[str], base: str = 'plain') -> Dict[str, Step]:
+    """Each case but ``base`` once per GEMM library of the compiled kernel (``name@mkl``,
+    ``name@onednn``: :func:`mmicconv.ops.gemm.set_gemm_backend` before each run of the step);
+    ``steps`` unchanged when ``backends`` is empty (the process's choice)."""
+    if not backends:
+        return steps
+    from ..ops.gemm import set_gemm_backend
+
+    def on(step: Step, backend: str) -> Step:
+        def run() -> None:
+            set_gemm_backend(backend)
+            step()
+        return run
+
+    out = {name: step for name, step in steps.items() if name == base}
+    for name, step in steps.items():
+        if name != base:
+            out.update({f'{name}@{backend}': on(step, backend) for backend in backends})
+    return out

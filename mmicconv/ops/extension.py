@@ -5,7 +5,8 @@
 skipped or failed, everything still works through the pure-PyTorch
 strategies; :func:`extension_error` says why the kernels are missing. To run
 without a built extension, choose another strategy (``set_strategy('tap')``
-or ``MMICCONV_STRATEGY=tap``).
+or ``MMICCONV_STRATEGY=tap``). Loading it sets its GEMM library by CPU
+(:mod:`mmicconv.ops.gemm`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def _load() -> Tuple[Optional[ModuleType], Optional[str]]:
         try:
             from .. import _C
             _state = (_C, None)
+            from .gemm import set_gemm_backend
+            set_gemm_backend('auto')  # the kernel's GEMM library, by CPU (see .gemm)
         except ImportError as error:
             _state = (None, f'the compiled extension mmicconv._C is not built ({error}); '
                             'build it with `bash tools/install.sh` or '

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from mmicconv.benchmark.cases import ConvShape, conv2_shapes
 from mmicconv.benchmark.report import markdown_summary
-from mmicconv.benchmark.timing import ratio_rows
+from mmicconv.benchmark.timing import per_gemm_backend, ratio_rows
 from mmicconv.ops import ICConv2d, available_strategies
 from mmicconv.ops.strategies import STRATEGIES, unregister_strategy
 
@@ -78,6 +78,32 @@ def test_markdown_summary_of_backbone_and_layer_rows():
     table = markdown_summary(rows)
     assert '| k9 | 224 | fwd | 3.00x | 2.00x | 1.50x | 2.00x faster |' in table
     assert '| k9 | 224 | fwd | 3.00-3.00x | 2.00-2.00x | 1.50-1.50x |' in table
+
+
+def test_per_gemm_backend_runs_each_ic_case_under_each_library():
+    """Every case but plain becomes one case per GEMM library, and runs with that library set;
+    the table gets a column per case."""
+    from mmicconv.ops import gemm
+    from mmicconv.ops.extension import extension_error
+    if extension_error() is not None:
+        pytest.skip(f'compiled kernels: {extension_error()}')
+    backends = ['mkl'] + (['onednn'] if gemm.onednn_unusable_reason() is None else [])
+    seen = []
+    steps = per_gemm_backend({'plain': lambda: seen.append(('plain', None)),
+                              'auto': lambda: seen.append(('auto', gemm.gemm_backend()))}, backends)
+    before = gemm.gemm_backend()
+    try:
+        assert list(steps) == ['plain'] + [f'auto@{b}' for b in backends]
+        for step in steps.values():
+            step()
+    finally:
+        gemm.set_gemm_backend(before)
+    assert seen == [('plain', None)] + [('auto', b) for b in backends]
+    assert per_gemm_backend(steps, []) is steps
+    times = {name: 0.1 * (i + 1) for i, name in enumerate(steps)}
+    row = dict(level='backbone', pattern='k9', size=224, mode='fwd', cases=ratio_rows(times))
+    table = markdown_summary([row])
+    assert '| mode | ' + ' | '.join(list(steps)[1:]) + ' | auto vs loop |' in table
 
 
 def test_onnxruntime_level_exports_checks_and_tabulates(monkeypatch):

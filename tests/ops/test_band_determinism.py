@@ -17,56 +17,17 @@ within it of the float64 result, and two results within twice it of each other.
 from __future__ import annotations
 
 import copy
-import random
 
 import pytest
 import torch
-from reference_impl import random_entry
+from reference_impl import band_case as _case
+from reference_impl import rounding_bounds as _rounding_bounds
+from reference_impl import run_conv as _run
 
-from mmicconv.ops import ICConv2d
 from mmicconv.ops.extension import extension_error
 
 pytestmark = pytest.mark.skipif(extension_error() is not None,
                                 reason=f'compiled kernels: {extension_error()}')
-
-UNIT_ROUNDOFF = 2.0 ** -24      # float32
-
-
-def _case(seed: int):
-    rng = random.Random(seed)
-    channels = rng.choice([8, 16, 32])
-    entry = random_entry(rng, channels, max_dilation=6)
-    torch.manual_seed(seed)
-    conv = ICConv2d(channels, channels, stride=rng.choice([1, 2]), pattern=entry, strategy='band')
-    x = torch.randn(4, channels, *(rng.choice([2, 5, 8, 16, 23]),) * 2, requires_grad=True)
-    grad = torch.randn_like(conv(x))
-    return conv, x, grad
-
-
-def _run(conv: ICConv2d, x: torch.Tensor, grad: torch.Tensor):
-    conv.zero_grad(set_to_none=True)
-    x = x.detach().requires_grad_(True)
-    y = conv(x)
-    (y * grad).sum().backward()
-    return y.detach(), x.grad, conv.weight.grad.clone()
-
-
-def _gamma(n: int) -> float:
-    return n * UNIT_ROUNDOFF / (1 - n * UNIT_ROUNDOFF)
-
-
-def _rounding_bounds(conv: ICConv2d, x: torch.Tensor, grad: torch.Tensor):
-    """gamma_n * sum |a_i b_i| for every element of (y, dx, dw): the same conv, run in
-    float64 on |weight|, |x| and |grad|, sums the magnitudes of exactly the products
-    that each element sums; n is the number of those products."""
-    magnitude = copy.deepcopy(conv).double()
-    with torch.no_grad():
-        magnitude.weight.abs_()
-    sums = _run(magnitude, x.detach().double().abs(), grad.double().abs())
-    c_in, c_out = conv.in_channels, conv.out_channels
-    terms = (9 * c_in, 9 * c_out, grad.shape[0] * grad.shape[2] * grad.shape[3])
-    return [_gamma(n) * s for n, s in zip(terms, sums)]
-
 
 @pytest.mark.parametrize('seed', range(8))
 def test_batch_split_changes_only_rounding(seed):

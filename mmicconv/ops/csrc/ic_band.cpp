@@ -12,19 +12,53 @@
 // Strided convs run the same per input phase (sub-grid), each phase with only
 // the W9 rows that read it, so no FLOP is wasted (the *_rows functions).
 //
-// The GEMMs are ATen's (MKL / oneDNN); the shift loops are plain C++ that the
-// compiler vectorises (an AVX2 clone is selected at run time when available).
+// The GEMMs go through gemm_out: ATen's BLAS (MKL) or oneDNN's matmul for float32, chosen
+// per process by set_gemm_backend (mmicconv/ops/gemm.py picks by CPU). The shift loops are
+// plain C++ that the compiler vectorises (an AVX2 clone is selected at run time).
 
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <tuple>
 #include <vector>
 
+// oneDNN's matmul as ATen wraps it (exported by libtorch_cpu; its header is not installed):
+// result = beta * result + alpha * mat1 @ mat2, float32 / bfloat16 / float16.
+namespace at::native {
+TORCH_API void mkldnn_matmul(const at::Tensor& mat1, const at::Tensor& mat2, const at::Tensor& result,
+                             float beta, float alpha);
+}  // namespace at::native
+
 namespace {
+
+enum GemmBackend : int { kAtenBlas = 0, kOneDnn = 1 };
+std::atomic<int> g_gemm_backend{kAtenBlas};
+
+// ATen's oneDNN matmul takes an operand that is contiguous or the transpose of a contiguous
+// matrix and copies any other with a general (slow) copy; a band of rows with a leading
+// dimension (or its transpose) is packed here row by row instead.
+torch::Tensor onednn_operand(const torch::Tensor& t) {
+  if (t.is_contiguous() || t.t().is_contiguous()) return t;
+  if (t.stride(1) == 1) return t.contiguous();
+  if (t.stride(0) == 1) return t.t().contiguous().t();
+  return t;
+}
+
+// out (=|+=) a @ b, out possibly a strided view. oneDNN for float32 when chosen; ATen's mm
+// (MKL, which reads strided operands in place) otherwise.
+void gemm_out(torch::Tensor out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate) {
+  if (g_gemm_backend.load(std::memory_order_relaxed) == kOneDnn && out.scalar_type() == torch::kFloat) {
+    at::native::mkldnn_matmul(onednn_operand(a), onednn_operand(b), out, accumulate ? 1.f : 0.f, 1.f);
+  } else if (accumulate) {
+    out.addmm_(a, b);
+  } else {
+    at::mm_out(out, a, b);
+  }
+}
 
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define MMICCONV_CLONES __attribute__((target_clones("avx2", "default")))
@@ -243,13 +277,14 @@ torch::Tensor chunk_columns(const torch::Tensor& x, const Chunk& c) {
 // dx's chunk = w^T @ dz, written in place (one image) or unpacked (several).
 void store_dx(torch::Tensor& dx, const torch::Tensor& wt, const torch::Tensor& dz, const Chunk& c) {
   if (c.count == 1) {
-    auto view = chunk_columns(dx, c);
-    at::mm_out(view, wt, dz);
+    gemm_out(chunk_columns(dx, c), wt, dz, false);
     return;
   }
   const int64_t cin = dx.size(1), plane = dx.size(2) * dx.size(3);
+  auto packed = torch::empty({cin, c.count * plane}, dz.options());
+  gemm_out(packed, wt, dz, false);
   dx.narrow(0, c.img, c.count).view({c.count, cin, plane})
-      .copy_(at::mm(wt, dz).view({cin, c.count, plane}).transpose(0, 1));
+      .copy_(packed.view({cin, c.count, plane}).transpose(0, 1));
 }
 
 // A [rows, columns] contiguous matrix in the front of a reused flat buffer.
@@ -296,7 +331,7 @@ torch::Tensor band_forward(const torch::Tensor& x, const torch::Tensor& w9,
   for (const auto& c : chunks) {
     const int64_t columns = c.count * c.rows * width;
     auto z = front(buffer, 9 * cout, columns);
-    at::mm_out(z, w9, chunk_columns(x, c));
+    gemm_out(z, w9, chunk_columns(x, c), false);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "ic_band_forward", [&] {
       for (int64_t i = 0; i < c.count; ++i) {
         scalar_t* zi = z.data_ptr<scalar_t>() + i * c.rows * width;
@@ -339,7 +374,7 @@ std::vector<torch::Tensor> band_backward(const torch::Tensor& grad, const torch:
       }
     });
     if (need_x) store_dx(dx, w9t, dz, c);
-    if (need_w) dw9.addmm_(dz, chunk_columns(x, c).t());
+    if (need_w) gemm_out(dw9, dz, chunk_columns(x, c).t(), true);
   }
   return {dx, dw9};
 }
@@ -381,7 +416,7 @@ void band_forward_rows(const torch::Tensor& x_phase, const torch::Tensor& w_rows
   for (const auto& c : chunks) {
     const int64_t columns = c.count * c.rows * width;
     auto z = front(buffer, R, columns);
-    at::mm_out(z, w_rows, chunk_columns(x_phase, c));
+    gemm_out(z, w_rows, chunk_columns(x_phase, c), false);
     AT_DISPATCH_FLOATING_TYPES(x_phase.scalar_type(), "ic_band_forward_rows", [&] {
       for (int64_t i = 0; i < c.count; ++i) {
         scatter_rows<scalar_t>(z.data_ptr<scalar_t>() + i * c.rows * width,
@@ -424,7 +459,7 @@ std::vector<torch::Tensor> band_backward_rows(const torch::Tensor& grad,
       }
     });
     if (need_x) store_dx(dx, wt, dz, c);
-    if (need_w) dw.addmm_(dz, chunk_columns(x_phase, c).t());
+    if (need_w) gemm_out(dw, dz, chunk_columns(x_phase, c).t(), true);
   }
   return {dx, dw};
 }
@@ -476,6 +511,21 @@ phase_tables(const torch::Tensor& dilations, int64_t sh, int64_t sw) {
   return tables;
 }
 
+void set_gemm_backend(int64_t backend) {
+  TORCH_CHECK(backend == kAtenBlas || backend == kOneDnn, "ic_band: unknown GEMM backend ", backend);
+  g_gemm_backend.store(static_cast<int>(backend));
+}
+
+int64_t get_gemm_backend() { return g_gemm_backend.load(); }
+
+// The kernel's GEMM as a function (the GEMM-only benchmark oracle calls it).
+void gemm(torch::Tensor out, const torch::Tensor& a, const torch::Tensor& b, bool accumulate) {
+  TORCH_CHECK(out.dim() == 2 && a.dim() == 2 && b.dim() == 2 && out.size(0) == a.size(0) &&
+                  out.size(1) == b.size(1) && a.size(1) == b.size(0),
+              "ic_band: gemm shapes");
+  gemm_out(out, a, b, accumulate);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -487,6 +537,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "one input phase of a strided IC conv (x_phase, w_rows, ptr, a, b, y, band, images)");
   m.def("phase_tables", &phase_tables,
         "per-phase W9 row tables of a strided IC conv (dilations, sh, sw) -> [(p, q, rows, ptr, a, b)]");
+  m.def("set_gemm_backend", &set_gemm_backend, "the GEMM library of the kernels: 0 ATen BLAS (MKL), 1 oneDNN");
+  m.def("get_gemm_backend", &get_gemm_backend, "the GEMM library of the kernels (see set_gemm_backend)");
+  m.def("gemm", &gemm, "out (=|+=) a @ b with the kernels' GEMM (out, a, b, accumulate)");
   m.def("band_backward_rows", &band_backward_rows,
         "backward of band_forward_rows (grad, x_phase, w_rows, ptr, a, b, band, images, need_x, need_w)");
 }
