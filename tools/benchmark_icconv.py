@@ -133,12 +133,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         print(markdown_summary(json.loads(args.summarize.read_text())['results']))
         return
     paths = {k: args.pattern_dir / PATTERN_FILES[k] for k in args.patterns}
+    if args.batch is None:
+        args.batch = 1 if args.onnxruntime else 2
     if args.profile:
         profile_backbones(paths, args.sizes[0], args.batch, args.modes[0], args.strategies,
                           torch.device(args.device))
         return
-    if args.batch is None:
-        args.batch = 1 if args.onnxruntime else 2
     if args.onnxruntime and onnxruntime_unavailable():
         sys.exit(f'ERROR: --onnxruntime: {onnxruntime_unavailable()}')
     if args.quick:

@@ -4,7 +4,7 @@ The kernel's work is GEMMs (``Z = W9 @ x`` per band, and the two of the
 backward). torch's CPU build links two GEMM libraries: MKL (behind
 ``torch.mm``) and oneDNN (behind the plain convolutions). Measured on a
 2-core AMD EPYC VM (AVX-512, torch 2.13.0+cpu, MKL 2024.2, oneDNN 3.12): MKL
-runs the kernel's float32 GEMMs 2-2.5x slower than oneDNN's matmul (MKL's
+runs the kernel's float32 GEMMs 2.0-2.4x slower than oneDNN's matmul (MKL's
 ``MKL_VERBOSE`` header names no ISA extension on that CPU: it does not take its
 AVX-512 code path on a non-Intel processor), while oneDNN's JIT uses the
 CPU's ISA whatever its vendor. On Intel Xeon the measured tables of

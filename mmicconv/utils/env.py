@@ -47,6 +47,9 @@ def collect_env() -> Dict[str, str]:
     from mmicconv.ops.extension import extension_error
     error = extension_error()
     info['mmicconv compiled kernels'] = 'built' if error is None else f'missing: {error}'
+    if error is None:
+        from mmicconv.ops.gemm import cpu_vendor, gemm_backend
+        info['mmicconv kernel GEMM'] = f'{gemm_backend()} (CPU vendor {cpu_vendor() or "unknown"})'
     registries = []
     for row in FRAMEWORKS.values():
         try:

@@ -23,6 +23,10 @@ def test_env_report_names_ops_and_registries():
     assert {'loop', 'tap', 'band'} <= set(report['IC conv strategies'].split(', '))
     kernels = report['mmicconv compiled kernels']
     assert kernels == 'built' or kernels.startswith('missing: ')
+    if kernels == 'built':  # the kernel's GEMM library follows the rule of mmicconv.ops.gemm
+        from mmicconv.ops.gemm import cpu_vendor, default_gemm_backend
+        vendor = cpu_vendor() or 'unknown'
+        assert report['mmicconv kernel GEMM'] == f'{default_gemm_backend()} (CPU vendor {vendor})'
 
 
 @pytest.mark.skipif(not (REPO / '.venv' / '.mmicconv-stack').is_file() or os.environ.get('MMICCONV_VENV'),

@@ -6,7 +6,8 @@ sums its nine taps read at its own offsets), but ``Z`` is never materialised
 whole: the C++ kernel (``mmicconv/ops/csrc/ic_band.cpp``) computes it for a
 band of input rows at a time, sized to stay in cache, and adds it into the
 output rows it feeds right away. Backward gathers ``dZ`` per band and runs
-the two GEMMs of a conv backward (``W9^T @ dZ`` and ``dZ @ x^T``). Strided
+the two GEMMs of a conv backward (``W9^T @ dZ`` and ``dZ @ x^T``). The GEMMs are
+oneDNN's or MKL's, chosen per process by CPU (:mod:`mmicconv.ops.gemm`). Strided
 convs run per input phase (:func:`mmicconv.ops.plan.phase_rows`), so no FLOP
 is wasted.
 
