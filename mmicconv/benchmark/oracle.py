@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import torch
 
 from ..ops.extension import extension_error, load_extension
-from ..ops.op import band_chunking
+from ..ops.op import band_chunking, band_columns
 from ..ops.plan import w9_matrix
 from ..ops.strategies import ICConvSpec, ICConvStrategy, register_strategy
 from ..ops.strategies.band import BandStrategy
@@ -26,7 +26,7 @@ __all__ = ['GemmOracleStrategy', 'gemm_only_forward', 'oracle_wanted']
 def gemm_only_forward(x: torch.Tensor, weight: torch.Tensor, stride: Sequence[int]) -> torch.Tensor:
     """The band kernel's GEMMs only, no shifted adds.
 
-    The same GEMMs as the kernel (``W9 @`` a band of ``BAND_COLUMNS`` columns into one reused
+    The same GEMMs as the kernel (``W9 @`` a band of ``band_columns`` columns into one reused
     buffer, small images several per GEMM); a strided conv multiplies ``W9`` with one input
     phase, which has the FLOPs of all phases' row subsets together. Each band's first ``C_out``
     rows are written to the output (wrong values, right shape, one write as the kernel's):
@@ -38,7 +38,7 @@ def gemm_only_forward(x: torch.Tensor, weight: torch.Tensor, stride: Sequence[in
         x = x[:, :, ::stride[0], ::stride[1]].contiguous()
     n, c, h, w = x.shape
     cout, w9 = weight.shape[0], w9_matrix(weight.to(x.dtype))
-    rows, _ = band_chunking(h, w)
+    rows, _ = band_chunking(h, w, band_columns(c, cout))
     if rows == h:  # whole images side by side in one GEMM
         z = x.new_empty(9 * cout, n * h * w)
         gemm(z, w9, x.view(n, c, h * w).transpose(0, 1).reshape(c, n * h * w), False)

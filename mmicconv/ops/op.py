@@ -49,22 +49,41 @@ import torch
 from torch import Tensor
 
 from .extension import load_extension
+from .gemm import gemm_backend
 from .plan import PhaseRows, dilation_runs, output_size, segments_conv2d, w9_matrix, weight_from_w9
 
 __all__ = ['ic_conv2d_op', 'ic_conv2d_backward_op', 'loop_conv2d', 'band_supported', 'band_chunking',
-           'BAND_COLUMNS']
+           'band_columns', 'BAND_COLUMNS', 'ONEDNN_BAND_WORK', 'ONEDNN_BAND_RANGE']
 
 #: GEMM columns (band rows x width, or whole small images side by side) per
-#: GEMM of the compiled kernel: large enough for an efficient GEMM, small
-#: enough that the band's ``9 * C_out`` rows stay in cache. Measured best on
-#: 2 cores (AMD EPYC, AVX2) for ResNet-50 widths 7..160.
+#: GEMM of the compiled kernel with MKL's GEMM: large enough for an efficient
+#: GEMM, small enough that the band's ``9 * C_out`` rows stay in cache.
+#: Measured best on 2 cores (AMD EPYC, AVX2) for ResNet-50 widths 7..160; on
+#: the Intel Xeon 256 to 2048 showed no trend.
 BAND_COLUMNS = 512
+#: With oneDNN's GEMM (:mod:`.gemm`): columns x C_in x C_out per GEMM call, so that
+#: narrow layers get longer GEMMs (64 channels: 4096 columns, 128: 1024, 256 and
+#: up: 256), within ONEDNN_BAND_RANGE. Measured on 2 cores of an AMD EPYC per
+#: ResNet-50 ``conv2`` shape, forward and train step, 256 to 4096 columns: 64
+#: channels at 56x56 1.52x plain with 512 columns, 1.33x with 4096; 128 channels
+#: best at 1024 (1.13x vs 1.28x at 28x28); 256 channels flat (0.99-1.06x).
+ONEDNN_BAND_WORK = 2 ** 24
+ONEDNN_BAND_RANGE = (256, 4096)
 
 
-def band_chunking(height: int, width: int) -> Tuple[int, int]:
-    """``(band rows, images per GEMM)`` for a ``height x width`` (phase) map."""
-    rows = max(1, min(height, round(BAND_COLUMNS / max(width, 1))))
-    images = max(1, BAND_COLUMNS // max(height * width, 1)) if rows == height else 1
+def band_columns(in_channels: int, out_channels: int) -> int:
+    """GEMM columns per call of the compiled kernel for a layer of these widths."""
+    if gemm_backend() == 'onednn':
+        low, high = ONEDNN_BAND_RANGE
+        return min(high, max(low, ONEDNN_BAND_WORK // max(in_channels * out_channels, 1)))
+    return BAND_COLUMNS
+
+
+def band_chunking(height: int, width: int, columns: int = BAND_COLUMNS) -> Tuple[int, int]:
+    """``(band rows, images per GEMM)`` for a ``height x width`` (phase) map and
+    about ``columns`` GEMM columns per call."""
+    rows = max(1, min(height, round(columns / max(width, 1))))
+    images = max(1, columns // max(height * width, 1)) if rows == height else 1
     return rows, images
 
 
@@ -96,14 +115,15 @@ def _band_forward(x: Tensor, weight: Tensor, dilations: Tensor, stride: Sequence
     x = x.contiguous()
     w9 = w9_matrix(weight.to(x.dtype))
     dil = dilations.to('cpu', torch.long).contiguous()
+    columns = band_columns(x.shape[1], weight.shape[0])
     if tuple(stride) == (1, 1):
-        return ext.band_forward(x, w9, dil, *band_chunking(x.shape[2], x.shape[3]))
+        return ext.band_forward(x, w9, dil, *band_chunking(x.shape[2], x.shape[3], columns))
     n, _, h, w = x.shape
     out = x.new_zeros(n, weight.shape[0], output_size(h, stride[0]), output_size(w, stride[1]))
     for table in _phase_tables(ext, dil, stride):
         xp = _phase_input(x, table.phase, stride)
         ext.band_forward_rows(xp, w9.index_select(0, table.rows), table.ptr, table.a, table.b, out,
-                              *band_chunking(xp.shape[2], xp.shape[3]))
+                              *band_chunking(xp.shape[2], xp.shape[3], columns))
     return out
 
 
@@ -113,17 +133,18 @@ def _band_backward(grad: Tensor, x: Tensor, weight: Tensor, dilations: Tensor, s
     x, grad = x.contiguous(), grad.contiguous()
     w9 = w9_matrix(weight.to(x.dtype))
     dil = dilations.to('cpu', torch.long).contiguous()
+    columns = band_columns(x.shape[1], weight.shape[0])
     if tuple(stride) == (1, 1):
-        dx, dw9 = ext.band_backward(grad, x, w9, dil, *band_chunking(x.shape[2], x.shape[3]),
+        dx, dw9 = ext.band_backward(grad, x, w9, dil, *band_chunking(x.shape[2], x.shape[3], columns),
                                     need_x, need_w)
     else:
         dx = torch.zeros_like(x) if need_x else None
         dw9 = torch.zeros_like(w9) if need_w else None
         for table in _phase_tables(ext, dil, stride):
             xp = _phase_input(x, table.phase, stride)
+            chunking = band_chunking(xp.shape[2], xp.shape[3], columns)
             dxp, dwp = ext.band_backward_rows(grad, xp, w9.index_select(0, table.rows), table.ptr,
-                                              table.a, table.b, *band_chunking(xp.shape[2], xp.shape[3]),
-                                              need_x, need_w)
+                                              table.a, table.b, *chunking, need_x, need_w)
             if need_x:
                 dx[:, :, table.phase[0]::stride[0], table.phase[1]::stride[1]] = dxp
             if need_w:

@@ -87,3 +87,18 @@ def test_float64_ignores_the_backend(restore_backend):
     for other in outs[1:]:
         for a, b in zip(outs[0], other):
             assert torch.equal(a, b)
+
+
+def test_band_columns_follow_the_library(monkeypatch):
+    """MKL: BAND_COLUMNS for every layer; oneDNN: ONEDNN_BAND_WORK / (C_in * C_out) columns
+    within ONEDNN_BAND_RANGE (narrow layers get long GEMMs)."""
+    from mmicconv.ops import op
+    monkeypatch.setattr(op, 'gemm_backend', lambda: 'mkl')
+    assert {op.band_columns(c, c) for c in (3, 64, 512)} == {op.BAND_COLUMNS}
+    monkeypatch.setattr(op, 'gemm_backend', lambda: 'onednn')
+    low, high = op.ONEDNN_BAND_RANGE
+    for c_in, c_out in [(3, 7), (64, 64), (128, 128), (256, 256), (512, 512), (64, 256)]:
+        columns = op.band_columns(c_in, c_out)
+        assert low <= columns <= high
+        assert columns == high or columns == low or columns * c_in * c_out == op.ONEDNN_BAND_WORK
+    assert [op.band_columns(c, c) for c in (64, 128, 256, 512)] == [4096, 1024, 256, 256]

@@ -66,7 +66,8 @@ def test_channels_last_and_non_contiguous_inputs(strategy):
 def test_band_kernel_on_random_patterns(seed, monkeypatch):
     """The compiled kernel: one-row bands, a partial last band, one band; sizes from 1; strides."""
     rng = random.Random(1000 + seed)
-    monkeypatch.setattr(op_module, 'BAND_COLUMNS', rng.choice([1, 8, 30, 10 ** 6]))
+    columns = rng.choice([1, 8, 30, 10 ** 6])
+    monkeypatch.setattr(op_module, 'band_columns', lambda in_channels, out_channels: columns)
     out_channels, in_channels = rng.randint(1, 12), rng.randint(1, 5)
     entry = random_entry(rng, out_channels, max_dilation=6)
     if seed == 0:
@@ -242,10 +243,11 @@ def test_band_follows_every_weight_change_in_inference():
 @pytest.mark.parametrize('stride', [1, 2])
 def test_band_kernel_packs_small_images_into_one_gemm(stride, monkeypatch):
     """Maps smaller than a band: 2 images per GEMM, then the odd one alone."""
-    monkeypatch.setattr(op_module, 'BAND_COLUMNS', 2 * 4 * 5 if stride == 1 else 2 * 2 * 3)
+    columns = 2 * 4 * 5 if stride == 1 else 2 * 2 * 3
+    monkeypatch.setattr(op_module, 'band_columns', lambda in_channels, out_channels: columns)
     entry = {'(0, 0)': 2, '(1, 2)': 3, '(3, 0)': 2}
     conv = make_conv(3, 7, stride=stride, pattern=entry, strategy='band')
     x = torch.randn(3, 3, 4, 5)
     phase_hw, expected = ((4, 5), (4, 2)) if stride == 1 else ((2, 3), (2, 2))
-    assert op_module.band_chunking(*phase_hw) == expected
+    assert op_module.band_chunking(*phase_hw, columns) == expected
     check_against_reference(conv, entry, x)
