@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import os
-import platform
 from typing import List
+
+from ..utils.cpu import cpu_model
 
 __all__ = ['QUIET_LOAD', 'cpu_model', 'load_average', 'report_load', 'progress', 'markdown_summary']
 
 #: Above this 1-minute load, timings are not results (shared load slows oneDNN's plain conv more
 #: than the IC kernels and flatters the ratios).
 QUIET_LOAD = 0.5
-
-
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown CPU'
 
 
 def load_average() -> float:

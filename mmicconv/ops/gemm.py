@@ -21,11 +21,11 @@ results agree to float32 rounding, not bitwise.
 
 from __future__ import annotations
 
-import platform
 from typing import Optional
 
 import torch
 
+from ..utils.cpu import cpu_vendor
 from .extension import load_extension
 
 __all__ = ['GEMM_BACKENDS', 'cpu_vendor', 'onednn_unusable_reason', 'default_gemm_backend',
@@ -33,18 +33,6 @@ __all__ = ['GEMM_BACKENDS', 'cpu_vendor', 'onednn_unusable_reason', 'default_gem
 
 #: names accepted by :func:`set_gemm_backend` besides ``'auto'``, in the kernel's numbering
 GEMM_BACKENDS = ('mkl', 'onednn')
-
-
-def cpu_vendor() -> str:
-    """The CPU vendor string (``GenuineIntel``, ``AuthenticAMD``, ...; ``''`` when unknown)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('vendor_id'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return 'GenuineIntel' if 'Intel' in platform.processor() else ''
 
 
 def onednn_unusable_reason() -> Optional[str]:

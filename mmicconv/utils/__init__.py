@@ -1,2 +1,2 @@
-"""Utilities: the tools' error contract (``cli``) and the environment report
-(``env``, ``python -m mmicconv.utils.env``)."""
+"""Utilities: the tools' error contract (``cli``), the environment report
+(``env``, ``python -m mmicconv.utils.env``) and the CPU's description (``cpu``)."""
