@@ -29,7 +29,6 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
+from make_toy_coco import read_instances
 
 from mmicconv.utils.cli import ToolError, add_debug_arg, run_cli
 
@@ -78,11 +78,7 @@ def crop_object(image: np.ndarray, bbox: Sequence[float], margin: float, size: i
 
 def write_split(coco: Path, out: Path, split: str, args: argparse.Namespace) -> Dict[str, int]:
     """Write one split's crops; returns the count per class."""
-    ann_file = coco / 'annotations' / f'instances_{split}.json'
-    if not ann_file.is_file():
-        raise ToolError(f'{ann_file}: not found (write the toy COCO first: python tools/make_toy_coco.py '
-                        f'--out {coco})')
-    data = json.loads(ann_file.read_text())
+    data = read_instances(coco, split)
     names = {c['id']: c['name'] for c in data['categories']}
     files = {im['id']: coco / split / im['file_name'] for im in data['images']}
     by_image: Dict[int, list] = {}

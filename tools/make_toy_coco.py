@@ -71,7 +71,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from mmicconv.utils.cli import add_debug_arg, run_cli
+from mmicconv.utils.cli import ToolError, add_debug_arg, run_cli
 
 SHAPE_CLASSES: Tuple[str, ...] = ('rectangle', 'ellipse', 'triangle')
 CATEGORIES: List[dict] = [
@@ -377,6 +377,16 @@ def make_split(out: Path, split: str, count: int, size: int, seed: int,
     kpt = {'info': info, 'licenses': [], 'images': images, 'annotations': persons,
            'categories': [person_cat]}
     return inst, kpt
+
+
+def read_instances(coco: Path, split: str) -> dict:
+    """A written toy COCO's ``annotations/instances_<split>.json`` (for the tools deriving other
+    tasks from it); a missing one is a ToolError naming the command that writes it."""
+    ann_file = Path(coco) / 'annotations' / f'instances_{split}.json'
+    if not ann_file.is_file():
+        raise ToolError(f'{ann_file}: not found (write the toy COCO first: python tools/make_toy_coco.py '
+                        f'--out {coco})')
+    return json.loads(ann_file.read_text())
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

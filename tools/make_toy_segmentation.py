@@ -30,7 +30,6 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from collections import Counter
@@ -39,6 +38,7 @@ from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
+from make_toy_coco import read_instances
 
 from mmicconv.utils.cli import ToolError, add_debug_arg, run_cli
 
@@ -70,11 +70,8 @@ def label_map(height: int, width: int, annotations: Sequence[dict], labels: Dict
 
 def write_split(coco: Path, out: Path, split: str) -> Counter:
     """Write one split; returns the pixel count per class."""
+    data = read_instances(coco, split)
     ann_file = coco / 'annotations' / f'instances_{split}.json'
-    if not ann_file.is_file():
-        raise ToolError(f'{ann_file}: not found (write the toy COCO first: python tools/make_toy_coco.py '
-                        f'--out {coco})')
-    data = json.loads(ann_file.read_text())
     names = [c['name'] for c in sorted(data['categories'], key=lambda c: c['id'])]
     if tuple(['background'] + names) != CLASSES:
         raise ToolError(f'{ann_file}: categories {names}, expected the toy COCO ones {list(CLASSES[1:])}')
