@@ -16,7 +16,9 @@ whose vendor is not Intel, when torch's oneDNN can run float32 matmuls there
 makes); MKL otherwise. float64 always uses ATen's BLAS. The choice holds for
 the whole process; :func:`set_gemm_backend` changes it (benchmarks, tests).
 The two libraries round differently (same FLOPs, another summation order):
-results agree to float32 rounding, not bitwise.
+results agree to float32 rounding, not bitwise. oneDNN's matmul follows
+torch's float32 matmul precision for oneDNN (``torch.backends.mkldnn``): asking
+torch for bfloat16/TF32 matmuls there makes the kernel's GEMMs use them too.
 """
 
 from __future__ import annotations
