@@ -4,14 +4,16 @@ Multi-process training (tests/detection/test_multiprocess.py) relies on this:
 2 processes x batch 2 must compute what 1 process x batch 4 computes, up to
 float rounding of the GEMMs, and a process's thread count may change the
 rounding only. The kernel's own loops give every output element to one thread
-with a fixed order, but its GEMMs are MKL's, and MKL may choose another code
-path (another summation order) for another thread count: measured on a 2-core
+with a fixed order, but its GEMMs are a library's (MKL or oneDNN, by CPU:
+mmicconv.ops.gemm), which may choose another code path (another summation order)
+for another thread count: with MKL, measured on a 2-core
 AMD EPYC (2026-12-03), 1 vs 2 threads changed the output by up to 1.2e-7 and
 the weight gradient by up to 3.8e-6 (not a bit on the Intel Xeon). So the
 thread-count test asserts the float32 error bound of a sum of n products in
 any order, |fl(s) - s| <= gamma_n * sum |a_i b_i| with gamma_n = n u / (1 - n u)
-(Higham, Accuracy and Stability of Numerical Algorithms, 3.1): each result is
-within it of the float64 result, and two results within twice it of each other.
+(Higham, Accuracy and Stability of Numerical Algorithms, 3.1; the bound is
+reference_impl.rounding_bounds): each result is within it of the float64 result,
+and two results within twice it of each other.
 """
 
 from __future__ import annotations
