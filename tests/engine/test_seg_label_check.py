@@ -50,11 +50,22 @@ def test_hook_takes_the_classes_from_the_model_and_names_the_bad_file():
         assert "5 classes (0..4; 255 is ignored)" in str(info.value)
 
 
-def test_hook_arguments_beat_the_model_and_a_model_without_head_needs_them():
+def test_hook_arguments_beat_the_model_and_a_cascade_uses_its_last_head():
     hook = SegLabelCheckHook(num_classes=10, ignore_index=0)
     hook.before_run(_runner())
     hook.before_val_iter(None, 0, dict(data_samples=[_sample([[9, 0]], 'a.png')]))
     with pytest.raises(SegLabelError, match='value'):
         hook.before_val_iter(None, 0, dict(data_samples=[_sample([[10]], 'a.png')]))
-    with pytest.raises(ValueError, match='num_classes='):
-        SegLabelCheckHook().before_run(SimpleNamespace(model=nn.Module()))
+    cascade = nn.Module()
+    cascade.decode_head = nn.ModuleList([nn.Module(), nn.Module()])
+    cascade.decode_head[-1].num_classes, cascade.decode_head[-1].ignore_index = 3, 7
+    hook = SegLabelCheckHook()
+    hook.before_run(SimpleNamespace(model=cascade))
+    assert (hook.num_classes, hook.ignore_index) == (3, 7)
+
+
+def test_a_model_without_classes_is_not_checked_and_says_so(capsys):
+    hook = SegLabelCheckHook()
+    hook.before_run(SimpleNamespace(model=nn.Module()))
+    assert 'label maps are not checked' in capsys.readouterr().out
+    hook.before_train_iter(None, 0, dict(data_samples=[_sample([[99]], 'a.png')]))  # no error

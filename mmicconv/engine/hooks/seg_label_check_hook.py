@@ -8,11 +8,14 @@ silently dropped by the IoU metric.
 
 from __future__ import annotations
 
+import logging
 from typing import Optional, Sequence
 
 import torch
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.registry import HOOKS
+from torch import nn
 
 from ...utils.cli import ToolError
 from ...utils.model import unwrap_model
@@ -47,7 +50,9 @@ class SegLabelCheckHook(Hook):
 
     Args:
         num_classes: The number of classes; None (default) takes the model's
-            ``decode_head.num_classes``.
+            ``decode_head.num_classes`` (the last head's in a cascade). A model
+            without one and no ``num_classes`` given: the hook logs a warning
+            and checks nothing.
         ignore_index: The label value that is ignored; None (default) takes
             the model's ``decode_head.ignore_index`` (255 when it has none).
     """
@@ -60,15 +65,19 @@ class SegLabelCheckHook(Hook):
 
     def before_run(self, runner) -> None:
         head = getattr(unwrap_model(runner.model), 'decode_head', None)
+        if isinstance(head, (nn.ModuleList, list, tuple)):  # CascadeEncoderDecoder: the last head decides
+            head = head[-1] if len(head) else None
         if self.num_classes is None:
             self.num_classes = getattr(head, 'num_classes', None)
         if self.num_classes is None:
-            raise ValueError('SegLabelCheckHook: the model has no decode_head.num_classes; '
-                             'give the hook num_classes=')
+            print_log('SegLabelCheckHook: the model has no decode_head.num_classes and the hook was '
+                      'given none; label maps are not checked', logger='current', level=logging.WARNING)
         if self.ignore_index is None:
             self.ignore_index = int(getattr(head, 'ignore_index', 255))
 
     def _check(self, data_batch) -> None:
+        if self.num_classes is None:
+            return
         samples: Sequence = (data_batch or {}).get('data_samples', None) or []
         for sample in samples:
             seg = getattr(sample, 'gt_sem_seg', None)
