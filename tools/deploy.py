@@ -89,6 +89,24 @@ def _check_detector(cfg, config: str) -> None:
                         'only, instance segmentation is not verified')
 
 
+def pad_inside_graph(model_cfg, deploy_cfg) -> None:
+    """Two-stage detectors: the graph takes the unpadded image and pads it itself
+    (``mmicconv.deploy.rewriters.two_stage_forward_padding_inside``), so that it clips boxes
+    to the image as mmdet does; the data preprocessor's ``pad_size_divisor`` moves into the
+    deploy config."""
+    import mmdet.models  # noqa: F401  (fills mmdet's MODELS)
+    from mmdet.models.detectors.two_stage import TwoStageDetector
+    from mmdet.registry import MODELS
+
+    from mmicconv.deploy.rewriters import PAD_KEY
+    detector = MODELS.get(model_cfg.model.type)
+    preprocessor = model_cfg.model.get('data_preprocessor', None)
+    divisor = (preprocessor or {}).get('pad_size_divisor', 1)
+    if detector is not None and issubclass(detector, TwoStageDetector) and divisor > 1:
+        preprocessor.pad_size_divisor = 1
+        deploy_cfg.codebase_config[PAD_KEY] = divisor
+
+
 def deploy(args: argparse.Namespace) -> int:
     """Export (and with ``--test`` evaluate); errors are raised, :func:`run_cli` prints them."""
     require_file(args.config, 'config')
@@ -109,6 +127,8 @@ def deploy(args: argparse.Namespace) -> int:
     deploy_cfg = onnxruntime_detection_config(
         opset=args.opset, dynamic=not args.static, max_per_img=rcnn.get('max_per_img', 100),
         score_thr=rcnn.get('score_thr', 0.05), iou_thr=(rcnn.get('nms') or {}).get('iou_threshold', 0.5))
+    if not args.static:  # a static graph has one input shape: the padded one
+        pad_inside_graph(model_cfg, deploy_cfg)
     work_dir = Path(args.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     deploy_cfg.dump(str(work_dir / 'deploy_config.py'))

@@ -124,17 +124,18 @@ def test_toy_mask_rcnn_learns(workspace, trained):
 def test_trained_detector_deploys_whole_to_onnxruntime(workspace, trained):
     """tools/deploy.py exports the trained toy detector whole (MMDeploy: backbone, FPN, RPN and
     its NMS, RoIAlign, box head, per-class NMS) to standard ONNX ops, IC convs in the 'taps'
-    form; in ONNX Runtime it gives nearly PyTorch's detections on the toy val images.
+    form; in ONNX Runtime it gives PyTorch's detections on the toy val images.
 
     The detector is the trained toy Mask R-CNN's box detector: its checkpoint in the toy Faster
     R-CNN config (the same config without the mask head, whose weights are left out). PyTorch's
-    side is tools/test.py, batch 1. Measured (AMD EPYC, 2026-12-07): PyTorch bbox mAP 0.231 (AP50
-    0.621), ONNX Runtime 0.218 (0.609); 500 of the 562 PyTorch detections scoring >= 0.3 have an
-    ONNX Runtime one of the same class within 0.5 px and 0.01 in score. The gap is MMDeploy's
-    post-processing, not the IC convs: exporting them as 'segments' gave the same metrics to the
-    last digit; mmicconv's per-level RPN NMS rewriter (mmdet's semantics) raised the matched share
-    from 457 to 500 of 562 (docs/deploy.md). Asserted with margin for run-to-run training
-    variation: mAP and AP50 within 0.03, at least 75 % of the confident detections matched.
+    side is tools/test.py, batch 1. Measured (AMD EPYC, 2026-12-07, second session): PyTorch bbox
+    mAP 0.189 (AP50 0.607), ONNX Runtime the same to the last digit; 488 of the 488 PyTorch
+    detections scoring >= 0.3 have an ONNX Runtime one of the same class within 0.5 px and 0.01
+    in score. Two of mmicconv's MMDeploy rewriters make it so (docs/deploy.md): mmdet's
+    per-level RPN NMS, and the graph padding its unpadded input itself, so that it clips boxes
+    to the image as mmdet does (before: 442 of 488 matched, mAP 0.187, AP50 0.596). Asserted:
+    mAP and AP50 within 0.01 (the issue's tolerance), at least 95 % of the confident detections
+    matched (room for another CPU's rounding).
     """
     onnx = pytest.importorskip('onnx')
     pytest.importorskip('mmdeploy', reason='mmdeploy is not installed (tools/install.sh installs it)')
@@ -152,7 +153,7 @@ def test_trained_detector_deploys_whole_to_onnxruntime(workspace, trained):
     # a trained detector, so that equal metrics mean something
     assert torch_metrics['coco/bbox_mAP'] >= AP_FLOOR['bbox']
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50'):
-        assert abs(ort_metrics[key] - torch_metrics[key]) <= 0.03, (key, ort_metrics[key], torch_metrics[key])
+        assert abs(ort_metrics[key] - torch_metrics[key]) <= 0.01, (key, ort_metrics[key], torch_metrics[key])
 
     graph = onnx.load(str(ws / 'deploy' / 'end2end.onnx'), load_external_data=False).graph
     assert {node.domain for node in graph.node} <= {'', 'ai.onnx'}  # no custom-op library needed
@@ -175,7 +176,7 @@ def test_trained_detector_deploys_whole_to_onnxruntime(workspace, trained):
                     & ((out['scores'] - score).abs() <= 0.01))
             matched += bool(same.any())
     print(f'confident PyTorch detections matched in ONNX Runtime: {matched} of {confident}')
-    assert confident >= 100 and matched >= 0.75 * confident, (matched, confident)
+    assert confident >= 100 and matched >= 0.95 * confident, (matched, confident)
 
 
 def test_stock_mmdet_tools_run_our_config(workspace):
