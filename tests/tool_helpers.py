@@ -42,6 +42,14 @@ def make_toy_workspace(root: Path, *options: str) -> Path:
     return root
 
 
+def make_derived_workspace(root: Path, deriver: str, out: str) -> tuple:
+    """``(workspace, stdout)``: :func:`make_toy_workspace`, then ``tools/<deriver>`` turning its toy
+    COCO into another task's dataset under ``data/<out>``."""
+    ws = make_toy_workspace(root)
+    proc = run(tool(deriver) + ['--coco', ws / 'data' / 'toy_coco', '--out', ws / 'data' / out], cwd=ws)
+    return ws, proc.stdout
+
+
 def free_port() -> int:
     """A TCP port free right now (for a distributed launcher's master port)."""
     with socket.socket() as s:

@@ -89,24 +89,6 @@ def _check_detector(cfg, config: str) -> None:
                         'only, instance segmentation is not verified')
 
 
-def pad_inside_graph(model_cfg, deploy_cfg) -> None:
-    """Two-stage detectors: the graph takes the unpadded image and pads it itself
-    (``mmicconv.deploy.rewriters.two_stage_forward_padding_inside``), so that it clips boxes
-    to the image as mmdet does; the data preprocessor's ``pad_size_divisor`` moves into the
-    deploy config."""
-    import mmdet.models  # noqa: F401  (fills mmdet's MODELS)
-    from mmdet.models.detectors.two_stage import TwoStageDetector
-    from mmdet.registry import MODELS
-
-    from mmicconv.deploy.rewriters import PAD_KEY
-    detector = MODELS.get(model_cfg.model.type)
-    preprocessor = model_cfg.model.get('data_preprocessor', None)
-    divisor = (preprocessor or {}).get('pad_size_divisor', 1)
-    if detector is not None and issubclass(detector, TwoStageDetector) and divisor > 1:
-        preprocessor.pad_size_divisor = 1
-        deploy_cfg.codebase_config[PAD_KEY] = divisor
-
-
 def deploy(args: argparse.Namespace) -> int:
     """Export (and with ``--test`` evaluate); errors are raised, :func:`run_cli` prints them."""
     require_file(args.config, 'config')
@@ -118,7 +100,8 @@ def deploy(args: argparse.Namespace) -> int:
     from mmdeploy.apis import torch2onnx
     from mmengine.config import Config
 
-    import mmicconv.deploy.rewriters  # noqa: F401  (registers mmdet's per-level RPN NMS for onnxruntime)
+    # importing the rewriters registers mmdet's per-level RPN NMS and in-graph padding for onnxruntime
+    from mmicconv.deploy.rewriters import pad_inside_graph
     model_cfg = Config.fromfile(args.config)
     _check_detector(model_cfg, args.config)
     image = args.image or first_test_image(model_cfg)

@@ -25,7 +25,8 @@ from mmdeploy.mmcv.ops import multiclass_nms
 from mmdeploy.utils import is_dynamic_shape
 from torch import Tensor
 
-__all__ = ['rpn_proposals_with_nms_per_level', 'two_stage_forward_padding_inside', 'PAD_KEY']
+__all__ = ['rpn_proposals_with_nms_per_level', 'two_stage_forward_padding_inside', 'pad_inside_graph',
+           'PAD_KEY']
 
 
 @FUNCTION_REWRITER.register_rewriter(
@@ -112,3 +113,20 @@ def two_stage_forward_padding_inside(self, batch_inputs: Tensor, data_samples=No
     else:
         rpn_results_list = [data_sample.proposals for data_sample in data_samples]
     return self.roi_head.predict(x, rpn_results_list, data_samples, rescale=False)
+
+
+def pad_inside_graph(model_cfg, deploy_cfg) -> None:
+    """Make ``model_cfg``/``deploy_cfg`` (dynamic exports) use
+    :func:`two_stage_forward_padding_inside`: for a two-stage detector whose data preprocessor
+    pads, its ``pad_size_divisor`` moves into ``deploy_cfg.codebase_config[PAD_KEY]`` and the
+    preprocessor pads no more (the graph does)."""
+    import mmdet.models  # noqa: F401  (fills mmdet's MODELS)
+    from mmdet.models.detectors.two_stage import TwoStageDetector
+    from mmdet.registry import MODELS
+
+    detector = MODELS.get(model_cfg.model.type)
+    preprocessor = model_cfg.model.get('data_preprocessor', None)
+    divisor = (preprocessor or {}).get('pad_size_divisor', 1)
+    if detector is not None and issubclass(detector, TwoStageDetector) and divisor > 1:
+        preprocessor.pad_size_divisor = 1
+        deploy_cfg.codebase_config[PAD_KEY] = divisor

@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import REPO, build_model
 from mmengine.config import Config
-from tool_helpers import make_toy_workspace, run, tool
+from tool_helpers import make_derived_workspace, run, tool
 
 import mmicconv  # noqa: F401
 from mmicconv.checkpoint.record import PatternMismatchError
@@ -31,10 +31,9 @@ MARGIN = 0.3
 
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory) -> Path:
-    ws = make_toy_workspace(tmp_path_factory.mktemp('toy_cls_ws'))
-    proc = run(tool('make_toy_classification.py') + ['--coco', ws / 'data' / 'toy_coco',
-                                                     '--out', ws / 'data' / 'toy_cls'], cwd=ws)
-    assert 'train: ' in proc.stdout and 'val: ' in proc.stdout
+    ws, stdout = make_derived_workspace(tmp_path_factory.mktemp('toy_cls_ws'), 'make_toy_classification.py',
+                                        'toy_cls')
+    assert 'train: ' in stdout and 'val: ' in stdout
     return ws
 
 

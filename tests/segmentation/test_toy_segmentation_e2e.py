@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import REPO, build_model
 from mmengine.config import Config
-from tool_helpers import make_toy_workspace, run, tool
+from tool_helpers import make_derived_workspace, run, tool
 
 import mmicconv  # noqa: F401
 
@@ -30,10 +30,9 @@ MARGIN = 0.3
 
 @pytest.fixture(scope='module')
 def workspace(tmp_path_factory) -> Path:
-    ws = make_toy_workspace(tmp_path_factory.mktemp('toy_seg_ws'))
-    proc = run(tool('make_toy_segmentation.py') + ['--coco', ws / 'data' / 'toy_coco',
-                                                   '--out', ws / 'data' / 'toy_seg'], cwd=ws)
-    assert 'train: pixels background' in proc.stdout and 'val: pixels' in proc.stdout
+    ws, stdout = make_derived_workspace(tmp_path_factory.mktemp('toy_seg_ws'), 'make_toy_segmentation.py',
+                                        'toy_seg')
+    assert 'train: pixels background' in stdout and 'val: pixels' in stdout
     return ws
 
 
